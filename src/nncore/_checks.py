@@ -1,0 +1,114 @@
+"""Argument checks for the ``Ops`` boundary, shared by both backends.
+
+The kernels run without bounds checks, so every shape, dtype, contiguity and aliasing
+rule is enforced here, once per call, before any kernel runs. Because both backends go
+through these same functions, they reject bad arguments identically: same exception
+type, same message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+LABEL_DTYPE = np.dtype(np.int64)
+
+
+def _array(op: str, name: str, x: Any, ndim: int) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: argument '{name}' must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(
+            f"{op}: argument '{name}' must be {ndim}-D, got shape {x.shape} ({x.ndim}-D)"
+        )
+    if not x.flags.c_contiguous:
+        raise ValueError(
+            f"{op}: argument '{name}' must be C-contiguous (use numpy.ascontiguousarray)"
+        )
+    return x
+
+
+def floats(op: str, out_names: tuple[str, ...] = (), **arrays: tuple[Any, int]) -> np.dtype:
+    """Check ``name=(array, ndim)`` pairs: ndarray, ndim, C-contiguous, one float dtype.
+
+    Arrays named in ``out_names`` must also be writeable. Returns the common dtype.
+    """
+    dtype = None
+    first = ""
+    for name, (x, ndim) in arrays.items():
+        _array(op, name, x, ndim)
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                f"{op}: argument '{name}' must have dtype float32 or float64, got {x.dtype}"
+            )
+        if dtype is None:
+            dtype, first = x.dtype, name
+        elif x.dtype != dtype:
+            raise TypeError(
+                f"{op}: argument '{name}' has dtype {x.dtype}, expected {dtype} like '{first}'"
+            )
+        if name in out_names and not x.flags.writeable:
+            raise ValueError(f"{op}: output argument '{name}' is read-only")
+    assert dtype is not None
+    return dtype
+
+
+def labels(op: str, name: str, y: Any, n: int) -> np.ndarray:
+    """Integer class labels: 1-D, C-contiguous int64, one per row."""
+    _array(op, name, y, 1)
+    if y.dtype != LABEL_DTYPE:
+        raise TypeError(f"{op}: argument '{name}' must have dtype int64, got {y.dtype}")
+    if y.shape[0] != n:
+        raise ValueError(f"{op}: argument '{name}' has {y.shape[0]} labels, expected {n}")
+    return y
+
+
+def shape(op: str, name: str, x: np.ndarray, expected: tuple[int, ...]) -> None:
+    if x.shape != expected:
+        raise ValueError(f"{op}: argument '{name}' has shape {x.shape}, expected {expected}")
+
+
+def no_alias(op: str, out_name: str, out: np.ndarray, in_name: str, x: np.ndarray,
+             allow_same: bool) -> None:
+    """``out`` must not overlap ``x``; with ``allow_same`` it may be exactly ``x``."""
+    if not np.may_share_memory(out, x):
+        return
+    same = (
+        out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+        and out.shape == x.shape
+        and out.strides == x.strides
+    )
+    if allow_same and same:
+        return
+    allowed = f" (it may be '{in_name}' itself)" if allow_same else ""
+    raise ValueError(f"{op}: output '{out_name}' overlaps input '{in_name}'{allowed}")
+
+
+def number(op: str, name: str, value: Any, low: float | None = None,
+           high: float | None = None, high_open: bool = False) -> float:
+    """A finite real number within [low, high] (or [low, high) with ``high_open``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: argument '{name}' must be a real number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{op}: argument '{name}' must be finite, got {v}")
+    if low is not None and v < low:
+        raise ValueError(f"{op}: argument '{name}' must be >= {low}, got {v}")
+    if high is not None and (v >= high if high_open else v > high):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ValueError(f"{op}: argument '{name}' must be {bound}, got {v}")
+    return v
+
+
+def count(op: str, name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An integer (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{op}: argument '{name}' must be an integer, got {value!r}")
+    v = int(value)
+    if v < low or (high is not None and v > high):
+        hi = "" if high is None else f" and <= {high}"
+        raise ValueError(f"{op}: argument '{name}' must be >= {low}{hi}, got {v}")
+    return v

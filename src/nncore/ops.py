@@ -1,0 +1,526 @@
+"""The one boundary between nncore's math and its kernels.
+
+``Ops`` defines the public methods, their documentation and their argument checks.
+Each public method validates its arguments (``nncore._checks``) and then calls a
+private ``_method`` that does the math on arguments it can trust:
+
+* ``NumpyOps`` -- the specification: plain NumPy, written to be read.
+* ``CythonOps`` -- the same math in the compiled ``nncore._kernels``.
+
+Because validation lives in the shared base class, the two backends reject bad
+arguments identically and cannot drift apart in their signatures. Conventions for every
+method: float arrays are C-contiguous, all of one dtype (float32 or float64), with
+agreeing shapes; each argument is IN, OUT (overwritten, never accumulated into unless
+documented) or INOUT; results go into OUT buffers the caller owns. Converting user data
+(lists, ints, Fortran order) is the model layer's job, never done here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from nncore import _checks, activations
+
+
+class Ops:
+    """Kernel interface shared by the NumPy and Cython backends."""
+
+    #: Backend name, ``"numpy"`` or ``"cython"``.
+    name: str = "abstract"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # ------------------------------------------------------------------ GEMM
+    def gemm(
+        self,
+        A: np.ndarray,
+        B: np.ndarray,
+        out: np.ndarray,
+        trans_a: bool = False,
+        trans_b: bool = False,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+    ) -> None:
+        """General matrix product ``out = alpha * op(A) @ op(B) + beta * out``.
+
+        Parameters
+        ----------
+        A : ndarray, shape (m, k), or (k, m) if ``trans_a``
+            IN.
+        B : ndarray, shape (k, n), or (n, k) if ``trans_b``
+            IN.
+        out : ndarray, shape (m, n)
+            OUT (INOUT when ``beta != 0``). Must not overlap ``A`` or ``B``. With
+            ``beta == 0`` its old contents are ignored, NaN included (as BLAS does).
+        trans_a, trans_b : bool
+            Use the transpose of ``A`` / ``B``.
+        alpha, beta : float
+            Scale factors.
+        """
+        op = "gemm"
+        _checks.floats(op, ("out",), A=(A, 2), B=(B, 2), out=(out, 2))
+        m, k = (A.shape[1], A.shape[0]) if trans_a else A.shape
+        kb, n = (B.shape[1], B.shape[0]) if trans_b else B.shape
+        if kb != k:
+            raise ValueError(
+                f"gemm: inner dimensions differ: op(A) is {m}x{k} but op(B) is {kb}x{n}"
+            )
+        _checks.shape(op, "out", out, (m, n))
+        _checks.no_alias(op, "out", out, "A", A, allow_same=False)
+        _checks.no_alias(op, "out", out, "B", B, allow_same=False)
+        alpha = _checks.number(op, "alpha", alpha)
+        beta = _checks.number(op, "beta", beta)
+        self._gemm(A, B, out, bool(trans_a), bool(trans_b), alpha, beta)
+
+    # ------------------------------------------------------------------ activations
+    def bias_act_forward(
+        self,
+        Z: np.ndarray,
+        b: np.ndarray,
+        activation: str,
+        out: np.ndarray,
+        negative_slope: float = 0.01,
+    ) -> None:
+        """Bias plus activation in one pass: ``out = act(Z + b)``.
+
+        Parameters
+        ----------
+        Z : ndarray, shape (n, d)
+            IN: pre-activations without the bias (usually a GEMM output).
+        b : ndarray, shape (d,)
+            IN: bias, broadcast over rows.
+        activation : str
+            One of ``nncore.activations.NAMES``; softmax is taken per row.
+        out : ndarray, shape (n, d)
+            OUT. May be ``Z`` itself (in place), must not overlap it otherwise.
+        negative_slope : float
+            Slope of leaky_relu for negative inputs, >= 0.
+        """
+        op = "bias_act_forward"
+        _checks.floats(op, ("out",), Z=(Z, 2), b=(b, 1), out=(out, 2))
+        _checks.shape(op, "b", b, (Z.shape[1],))
+        _checks.shape(op, "out", out, Z.shape)
+        _checks.no_alias(op, "out", out, "Z", Z, allow_same=True)
+        _checks.no_alias(op, "out", out, "b", b, allow_same=False)
+        act = activations.code(activation)
+        slope = _checks.number(op, "negative_slope", negative_slope, low=0.0)
+        self._bias_act_forward(Z, b, act, out, slope)
+
+    def act_backward(
+        self,
+        dY: np.ndarray,
+        Y: np.ndarray,
+        activation: str,
+        dZ: np.ndarray,
+        db: np.ndarray | None = None,
+        negative_slope: float = 0.01,
+    ) -> None:
+        """Activation backward from the layer OUTPUT: ``dZ = act'(Z) * dY``.
+
+        Parameters
+        ----------
+        dY : ndarray, shape (n, d)
+            IN: gradient of the loss with respect to the activation output.
+        Y : ndarray, shape (n, d)
+            IN: the activation output of the forward pass.
+        activation : str
+            The activation the forward pass used.
+        dZ : ndarray, shape (n, d)
+            OUT: gradient with respect to the pre-activation. May be ``dY`` itself.
+        db : ndarray, shape (d,), optional
+            OUT: if given, the bias gradient ``dZ.sum(axis=0)``, computed in the same
+            pass (accumulated in float64).
+        negative_slope : float
+            Slope of leaky_relu, as in the forward pass.
+        """
+        op = "act_backward"
+        arrays: dict[str, Any] = {"dY": (dY, 2), "Y": (Y, 2), "dZ": (dZ, 2)}
+        if db is not None:
+            arrays["db"] = (db, 1)
+        _checks.floats(op, ("dZ", "db"), **arrays)
+        _checks.shape(op, "dY", dY, Y.shape)
+        _checks.shape(op, "dZ", dZ, Y.shape)
+        _checks.no_alias(op, "dZ", dZ, "dY", dY, allow_same=True)
+        _checks.no_alias(op, "dZ", dZ, "Y", Y, allow_same=False)
+        if db is not None:
+            _checks.shape(op, "db", db, (Y.shape[1],))
+            for name, x in (("dY", dY), ("Y", Y), ("dZ", dZ)):
+                _checks.no_alias(op, "db", db, name, x, allow_same=False)
+        act = activations.code(activation)
+        slope = _checks.number(op, "negative_slope", negative_slope, low=0.0)
+        self._act_backward(dY, Y, act, dZ, db, slope)
+
+    def col_sum(self, X: np.ndarray, out: np.ndarray) -> None:
+        """Column sums ``out = X.sum(axis=0)``, accumulated in float64 (the bias gradient).
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, d)
+            IN.
+        out : ndarray, shape (d,)
+            OUT. Must not overlap ``X``.
+        """
+        op = "col_sum"
+        _checks.floats(op, ("out",), X=(X, 2), out=(out, 1))
+        _checks.shape(op, "out", out, (X.shape[1],))
+        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
+        self._col_sum(X, out)
+
+    # ------------------------------------------------------------------ losses
+    def softmax_xent(self, logits: np.ndarray, labels: np.ndarray, dlogits: np.ndarray) -> float:
+        """Softmax cross-entropy on logits, fused with its gradient (log-sum-exp stable).
+
+        Parameters
+        ----------
+        logits : ndarray, shape (n, C)
+            IN: raw scores.
+        labels : ndarray of int64, shape (n,)
+            IN: class indices in ``[0, C)``; any other value raises ``ValueError`` before
+            anything is written.
+        dlogits : ndarray, shape (n, C)
+            OUT: ``(softmax(logits) - onehot(labels)) / n``. May be ``logits`` itself.
+
+        Returns
+        -------
+        float
+            Mean over the batch of ``logsumexp(logits_i) - logits_i[labels_i]``
+            (0.0 for an empty batch).
+        """
+        op = "softmax_xent"
+        _checks.floats(op, ("dlogits",), logits=(logits, 2), dlogits=(dlogits, 2))
+        _checks.labels(op, "labels", labels, logits.shape[0])
+        _checks.shape(op, "dlogits", dlogits, logits.shape)
+        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
+        return self._softmax_xent(logits, labels, dlogits)
+
+    def sigmoid_bce(self, logits: np.ndarray, y: np.ndarray, dlogits: np.ndarray) -> float:
+        """Binary cross-entropy on logits, fused with its gradient.
+
+        Parameters
+        ----------
+        logits : ndarray, shape (n, k)
+            IN: raw scores, one per binary target.
+        y : ndarray, shape (n, k)
+            IN: targets in [0, 1].
+        dlogits : ndarray, shape (n, k)
+            OUT: ``(sigmoid(logits) - y) / (n * k)``. May be ``logits`` itself.
+
+        Returns
+        -------
+        float
+            Mean over all elements of ``max(z, 0) - z*y + log1p(exp(-|z|))``, which
+            neither overflows nor takes ``log(0)``.
+        """
+        op = "sigmoid_bce"
+        _checks.floats(op, ("dlogits",), logits=(logits, 2), y=(y, 2), dlogits=(dlogits, 2))
+        _checks.shape(op, "y", y, logits.shape)
+        _checks.shape(op, "dlogits", dlogits, logits.shape)
+        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
+        _checks.no_alias(op, "dlogits", dlogits, "y", y, allow_same=False)
+        return self._sigmoid_bce(logits, y, dlogits)
+
+    def mse(self, pred: np.ndarray, y: np.ndarray, dpred: np.ndarray) -> float:
+        """Mean squared error, fused with its gradient.
+
+        Parameters
+        ----------
+        pred : ndarray, shape (n, k)
+            IN: predictions.
+        y : ndarray, shape (n, k)
+            IN: targets.
+        dpred : ndarray, shape (n, k)
+            OUT: ``2 * (pred - y) / (n * k)``. May be ``pred`` itself.
+
+        Returns
+        -------
+        float
+            ``mean((pred - y) ** 2)`` over batch and outputs (0.0 when empty).
+        """
+        op = "mse"
+        _checks.floats(op, ("dpred",), pred=(pred, 2), y=(y, 2), dpred=(dpred, 2))
+        _checks.shape(op, "y", y, pred.shape)
+        _checks.shape(op, "dpred", dpred, pred.shape)
+        _checks.no_alias(op, "dpred", dpred, "pred", pred, allow_same=True)
+        _checks.no_alias(op, "dpred", dpred, "y", y, allow_same=False)
+        return self._mse(pred, y, dpred)
+
+    # ------------------------------------------------------------------ optimizers
+    def sgd_update(
+        self,
+        w: np.ndarray,
+        g: np.ndarray,
+        v: np.ndarray,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        n_decay: int | None = None,
+    ) -> None:
+        """One SGD step over a flat parameter buffer, with PyTorch's semantics.
+
+        ``g' = g + weight_decay * w`` (on ``w[:n_decay]`` only), ``v = momentum * v + g'``,
+        then ``w -= lr * (g' + momentum * v)`` with Nesterov, ``w -= lr * v`` without;
+        with ``momentum == 0``, ``w -= lr * g'`` and ``v`` is left untouched.
+
+        Parameters
+        ----------
+        w : ndarray, shape (p,)
+            INOUT: parameters (weights first, then biases).
+        g : ndarray, shape (p,)
+            IN: gradients.
+        v : ndarray, shape (p,)
+            INOUT: momentum buffer (start with zeros).
+        lr, momentum, weight_decay : float
+            Learning rate (>= 0), momentum (>= 0), L2 coefficient (>= 0).
+        nesterov : bool
+            Nesterov momentum (needs ``momentum > 0``).
+        n_decay : int, optional
+            Weight decay applies to ``w[:n_decay]`` (the weights, not the biases).
+            Default: all of ``w``.
+        """
+        op = "sgd_update"
+        _checks.floats(op, ("w", "v"), w=(w, 1), g=(g, 1), v=(v, 1))
+        _checks.shape(op, "g", g, w.shape)
+        _checks.shape(op, "v", v, w.shape)
+        named = {"w": w, "g": g, "v": v}
+        for a, b in (("w", "g"), ("w", "v"), ("v", "g")):
+            _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
+        lr = _checks.number(op, "lr", lr, low=0.0)
+        momentum = _checks.number(op, "momentum", momentum, low=0.0)
+        weight_decay = _checks.number(op, "weight_decay", weight_decay, low=0.0)
+        if nesterov and momentum == 0:
+            raise ValueError(f"{op}: nesterov=True needs momentum > 0")
+        nd = w.shape[0] if n_decay is None else _checks.count(op, "n_decay", n_decay, 0, w.shape[0])
+        self._sgd_update(w, g, v, lr, momentum, bool(nesterov), weight_decay, nd)
+
+    def adam_update(
+        self,
+        w: np.ndarray,
+        g: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        lr: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        t: int = 1,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+        n_decay: int | None = None,
+    ) -> None:
+        """One Adam (or AdamW) step over a flat parameter buffer, with PyTorch's semantics.
+
+        Adam: ``g' = g + weight_decay * w`` (L2). AdamW (``decoupled=True``):
+        ``w *= 1 - lr * weight_decay`` first, and ``g' = g``. Decay touches ``w[:n_decay]``
+        only. Then ``m = b1 m + (1-b1) g'``, ``v = b2 v + (1-b2) g'^2`` and
+        ``w -= lr_t * m / (sqrt(v) + eps_t)``, where the bias correction is folded into
+        ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)`` and ``eps_t = eps * sqrt(1 - b2^t)``,
+        which equals PyTorch's ``lr / (1-b1^t) * m / (sqrt(v / (1-b2^t)) + eps)`` exactly.
+
+        Parameters
+        ----------
+        w : ndarray, shape (p,)
+            INOUT: parameters (weights first, then biases).
+        g : ndarray, shape (p,)
+            IN: gradients.
+        m, v : ndarray, shape (p,)
+            INOUT: first and second moment buffers (start with zeros).
+        lr : float
+            Learning rate, >= 0.
+        beta1, beta2 : float
+            Moment decay rates in [0, 1).
+        eps : float
+            Denominator term, > 0.
+        t : int
+            Step number, starting at 1.
+        weight_decay : float
+            L2 (Adam) or decoupled (AdamW) decay coefficient, >= 0.
+        decoupled : bool
+            AdamW when true.
+        n_decay : int, optional
+            Decay applies to ``w[:n_decay]``. Default: all of ``w``.
+        """
+        op = "adam_update"
+        _checks.floats(op, ("w", "m", "v"), w=(w, 1), g=(g, 1), m=(m, 1), v=(v, 1))
+        for name, x in (("g", g), ("m", m), ("v", v)):
+            _checks.shape(op, name, x, w.shape)
+        named = {"w": w, "g": g, "m": m, "v": v}
+        for a, b in (("w", "g"), ("w", "m"), ("w", "v"), ("m", "g"), ("v", "g"), ("m", "v")):
+            _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
+        lr = _checks.number(op, "lr", lr, low=0.0)
+        beta1 = _checks.number(op, "beta1", beta1, low=0.0, high=1.0, high_open=True)
+        beta2 = _checks.number(op, "beta2", beta2, low=0.0, high=1.0, high_open=True)
+        eps = _checks.number(op, "eps", eps, low=0.0)
+        t = _checks.count(op, "t", t, 1)
+        weight_decay = _checks.number(op, "weight_decay", weight_decay, low=0.0)
+        nd = w.shape[0] if n_decay is None else _checks.count(op, "n_decay", n_decay, 0, w.shape[0])
+        bc1 = 1.0 - beta1**t
+        sqrt_bc2 = math.sqrt(1.0 - beta2**t)
+        lr_t = lr * sqrt_bc2 / bc1
+        eps_t = eps * sqrt_bc2
+        l2, decay = (0.0, lr * weight_decay) if decoupled else (weight_decay, 0.0)
+        self._adam_update(w, g, m, v, lr_t, beta1, beta2, eps_t, l2, decay, nd)
+
+    # ------------------------------------------------------------------ backend hooks
+    # Called with validated arguments only; activations arrive as integer codes.
+    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
+        raise NotImplementedError
+
+    def _bias_act_forward(self, Z, b, act, out, slope):
+        raise NotImplementedError
+
+    def _act_backward(self, dY, Y, act, dZ, db, slope):
+        raise NotImplementedError
+
+    def _col_sum(self, X, out):
+        raise NotImplementedError
+
+    def _softmax_xent(self, logits, labels, dlogits):
+        raise NotImplementedError
+
+    def _sigmoid_bce(self, logits, y, dlogits):
+        raise NotImplementedError
+
+    def _mse(self, pred, y, dpred):
+        raise NotImplementedError
+
+    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
+        raise NotImplementedError
+
+    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
+        raise NotImplementedError
+
+
+def _bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
+    return ValueError(
+        f"softmax_xent: labels must lie in [0, {c}) (one per class of logits); "
+        f"labels[{index}] = {int(labels[index])}"
+    )
+
+
+class NumpyOps(Ops):
+    """The reference backend: every kernel in plain NumPy, written to be read."""
+
+    name = "numpy"
+
+    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
+        prod = (A.T if trans_a else A) @ (B.T if trans_b else B)
+        if beta == 0:
+            out[...] = alpha * prod
+        else:
+            out[...] = alpha * prod + beta * out
+
+    def _bias_act_forward(self, Z, b, act, out, slope):
+        out[...] = activations.forward(activations.NAMES[act], Z + b, slope)
+
+    def _act_backward(self, dY, Y, act, dZ, db, slope):
+        dZ[...] = activations.backward(activations.NAMES[act], dY, Y, slope)
+        if db is not None:
+            self._col_sum(dZ, db)
+
+    def _col_sum(self, X, out):
+        out[...] = X.sum(axis=0, dtype=np.float64)
+
+    def _softmax_xent(self, logits, labels, dlogits):
+        n, c = logits.shape
+        bad = np.flatnonzero((labels < 0) | (labels >= c))
+        if bad.size:
+            raise _bad_label_error(labels, c, int(bad[0]))
+        if n == 0:
+            return 0.0
+        mx = logits.max(axis=1, keepdims=True)
+        e = np.exp(logits - mx)
+        s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+        rows = np.arange(n)
+        loss = float(np.mean(mx[:, 0] + np.log(s[:, 0]) - logits[rows, labels]))
+        dlogits[...] = e / s / n
+        dlogits[rows, labels] -= dlogits.dtype.type(1.0 / n)
+        return loss
+
+    def _sigmoid_bce(self, logits, y, dlogits):
+        if logits.size == 0:
+            return 0.0
+        z = logits
+        e = np.exp(-np.abs(z))
+        loss = np.maximum(z, 0) - z * y + np.log1p(e)
+        grad = (np.where(z >= 0, 1, e) / (1 + e) - y) / z.size
+        dlogits[...] = grad
+        return float(loss.sum(dtype=np.float64) / z.size)
+
+    def _mse(self, pred, y, dpred):
+        if pred.size == 0:
+            return 0.0
+        r = pred - y
+        dpred[...] = 2 * r / r.size
+        return float(np.square(r, dtype=np.float64).mean())
+
+    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
+        dt = w.dtype.type
+        grad = g.copy()
+        grad[:n_decay] += dt(wd) * w[:n_decay]
+        if momentum == 0:
+            w -= dt(lr) * grad
+            return
+        v *= dt(momentum)
+        v += grad
+        step = grad + dt(momentum) * v if nesterov else v
+        w -= dt(lr) * step
+
+    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
+        dt = w.dtype.type
+        w[:n_decay] *= dt(1 - decay)
+        grad = g.copy()
+        grad[:n_decay] += dt(l2) * w[:n_decay]
+        m[...] = dt(b1) * m + dt(1 - b1) * grad
+        v[...] = dt(b2) * v + dt(1 - b2) * grad * grad
+        w -= dt(lr_t) * m / (np.sqrt(v) + dt(eps_t))
+
+
+class CythonOps(Ops):
+    """The fast backend: the same methods, run by the compiled ``nncore._kernels``."""
+
+    name = "cython"
+
+    def __init__(self) -> None:
+        from nncore import _kernels  # ImportError here is turned into advice by get_ops
+
+        self._k = _kernels
+
+    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
+        self._k.gemm(A, B, out, trans_a, trans_b, alpha, beta)
+
+    def _bias_act_forward(self, Z, b, act, out, slope):
+        self._k.bias_act_forward(Z, b, act, out, slope)
+
+    def _act_backward(self, dY, Y, act, dZ, db, slope):
+        with_db = db is not None
+        self._k.act_backward(dY, Y, act, dZ, db if with_db else _EMPTY[dZ.dtype], with_db, slope)
+
+    def _col_sum(self, X, out):
+        self._k.col_sum(X, out)
+
+    def _softmax_xent(self, logits, labels, dlogits):
+        loss, bad = self._k.softmax_xent(logits, labels, dlogits)
+        if bad >= 0:
+            raise _bad_label_error(labels, logits.shape[1], bad)
+        return loss
+
+    def _sigmoid_bce(self, logits, y, dlogits):
+        return self._k.sigmoid_bce(logits, y, dlogits)
+
+    def _mse(self, pred, y, dpred):
+        return self._k.mse(pred, y, dpred)
+
+    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
+        self._k.sgd_update(w, g, v, lr, momentum, nesterov, wd, n_decay)
+
+    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
+        self._k.adam_update(w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay)
+
+
+# A placeholder bias-gradient buffer for act_backward calls that do not want one.
+_EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
