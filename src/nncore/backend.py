@@ -14,7 +14,7 @@ from nncore.ops import CythonOps, NumpyOps, Ops
 BACKENDS = ("auto", "cython", "numpy")
 
 try:
-    from nncore import _kernels as _kernels  # noqa: F401
+    from nncore import _kernels as _kernels
 
     HAS_KERNELS = True
     _IMPORT_ERROR = ""

@@ -16,7 +16,7 @@ def info_text() -> str:
     from threadpoolctl import threadpool_info
 
     import nncore
-    from nncore.backend import HAS_KERNELS, _IMPORT_ERROR, get_ops
+    from nncore.backend import _IMPORT_ERROR, HAS_KERNELS, get_ops
 
     try:
         backend = get_ops().name
@@ -32,7 +32,7 @@ def info_text() -> str:
         "thread pools:",
     ]
     # Importing scipy.linalg loads the BLAS that the kernels call through cython_blas.
-    import scipy.linalg  # noqa: F401
+    import scipy.linalg
 
     for pool in threadpool_info():
         lines.append(

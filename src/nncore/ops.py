@@ -523,4 +523,4 @@ class CythonOps(Ops):
 
 
 # A placeholder bias-gradient buffer for act_backward calls that do not want one.
-_EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
+_EMPTY = {np.dtype(t): np.zeros(0, t) for t in (np.float32, np.float64)}
