@@ -1,8 +1,25 @@
-"""nncore: fast multilayer perceptrons on the CPU, Cython kernels behind a small API."""
+"""nncore: fast multilayer perceptrons on the CPU, Cython kernels behind a small API.
 
+>>> import nncore
+>>> model = nncore.Sequential([nncore.Dense(64, activation="relu"), nncore.Dense(10)])
+"""
+
+from nncore import activations
 from nncore.backend import HAS_KERNELS, get_ops
+from nncore.data import make_moons, train_test_split
+from nncore.gradcheck import check_gradients
+from nncore.layers import Dense
+from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nncore.model import Sequential
 from nncore.ops import CythonOps, NumpyOps, Ops
+from nncore.optimizers import SGD, Adam, AdamW, Optimizer
+from nncore.training import History
 
 __version__ = "0.1.0"
 
-__all__ = ["HAS_KERNELS", "CythonOps", "NumpyOps", "Ops", "__version__", "get_ops"]
+__all__ = [
+    "HAS_KERNELS", "MSE", "SGD", "Adam", "AdamW", "BinaryCrossEntropy", "CythonOps", "Dense",
+    "History", "Loss", "NumpyOps", "Ops", "Optimizer", "Sequential", "SoftmaxCrossEntropy",
+    "__version__", "activations", "check_gradients", "get_ops", "make_moons",
+    "train_test_split",
+]

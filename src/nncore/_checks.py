@@ -92,23 +92,29 @@ def number(op: str, name: str, value: Any, low: float | None = None,
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{op}: argument '{name}' must be a real number, got {value!r}") from None
+        raise TypeError(
+            f"{_prefix(op)}argument '{name}' must be a real number, got {value!r}"
+        ) from None
     if not np.isfinite(v):
-        raise ValueError(f"{op}: argument '{name}' must be finite, got {v}")
+        raise ValueError(f"{_prefix(op)}argument '{name}' must be finite, got {v}")
     if low is not None and v < low:
-        raise ValueError(f"{op}: argument '{name}' must be >= {low}, got {v}")
+        raise ValueError(f"{_prefix(op)}argument '{name}' must be >= {low}, got {v}")
     if high is not None and (v >= high if high_open else v > high):
         bound = f"< {high}" if high_open else f"<= {high}"
-        raise ValueError(f"{op}: argument '{name}' must be {bound}, got {v}")
+        raise ValueError(f"{_prefix(op)}argument '{name}' must be {bound}, got {v}")
     return v
 
 
 def count(op: str, name: str, value: Any, low: int, high: int | None = None) -> int:
     """An integer (not a bool) within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{op}: argument '{name}' must be an integer, got {value!r}")
+        raise TypeError(f"{_prefix(op)}argument '{name}' must be an integer, got {value!r}")
     v = int(value)
     if v < low or (high is not None and v > high):
         hi = "" if high is None else f" and <= {high}"
-        raise ValueError(f"{op}: argument '{name}' must be >= {low}{hi}, got {v}")
+        raise ValueError(f"{_prefix(op)}argument '{name}' must be >= {low}{hi}, got {v}")
     return v
+
+
+def _prefix(op: str) -> str:
+    return f"{op}: " if op else ""

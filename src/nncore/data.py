@@ -1,0 +1,132 @@
+"""Data handling: converting user arrays once per call, batching, and toy data sets.
+
+Gradient descent comes in three forms, chosen by the batch size:
+
+* full batch (``batch_size="full"``): one step per epoch on all samples;
+* stochastic (``batch_size=1``): one step per sample;
+* mini-batch (``batch_size=n``): one step per ``n`` samples, the usual choice.
+
+Batches are drawn by shuffling the sample order every epoch with a seeded
+``numpy.random.Generator`` and gathering rows into reused buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nncore import _checks
+
+
+def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (a copy only if needed).
+
+    Lists, integers, float16, Fortran order and strided views are converted; anything
+    that is not numeric, or not 2-D, raises.
+    """
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"argument '{name}' must be array-like of numbers: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"argument '{name}' must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"argument '{name}' must be 2-D (n_samples, n_features), got shape {arr.shape}"
+            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
+        )
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:
+    """Return the number of rows per step: ``"full"`` means all of them."""
+    if isinstance(batch_size, str):
+        if batch_size != "full":
+            raise ValueError(
+                f"argument 'batch_size' must be a positive integer or 'full', got {batch_size!r}"
+            )
+        return max(n_samples, 1)
+    return min(_checks.count("", "batch_size", batch_size, 1), max(n_samples, 1))
+
+
+class Batcher:
+    """Yields ``(X_batch, y_batch)`` per step, gathered into buffers reused every epoch.
+
+    Parameters
+    ----------
+    X, y : ndarray
+        Converted features and targets (first dimension = samples).
+    batch_size : int
+        Rows per step; equal to ``len(X)`` for full-batch descent, which then uses ``X``
+        and ``y`` directly (no shuffle, no copy).
+    rng : numpy.random.Generator
+        Shuffles the sample order every epoch.
+    shuffle : bool
+        Shuffle each epoch (default in ``fit``).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int,
+                 rng: np.random.Generator, shuffle: bool = True) -> None:
+        self.X, self.y, self.batch_size, self.rng = X, y, batch_size, rng
+        self.shuffle = shuffle and batch_size < len(X)
+        self._order = np.arange(len(X))
+        self._bufs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def _buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if n not in self._bufs:
+            self._bufs[n] = (np.empty((n, *self.X.shape[1:]), self.X.dtype),
+                             np.empty((n, *self.y.shape[1:]), self.y.dtype))
+        return self._bufs[n]
+
+    def epoch(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Iterate over one epoch of batches."""
+        n = len(self.X)
+        if self.batch_size >= n:
+            yield self.X, self.y
+            return
+        if self.shuffle:
+            self.rng.shuffle(self._order)
+        for start in range(0, n, self.batch_size):
+            idx = self._order[start : start + self.batch_size]
+            xb, yb = self._buffers(len(idx))
+            np.take(self.X, idx, axis=0, out=xb)
+            np.take(self.y, idx, axis=0, out=yb)
+            yield xb, yb
+
+
+def make_moons(n_samples: int = 1000, noise: float = 0.15,
+               seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved half circles: a classic non-linearly separable problem.
+
+    Same construction as scikit-learn's ``make_moons``. Returns ``X`` of shape
+    (n_samples, 2), float64, and integer labels ``y`` in {0, 1}.
+    """
+    n = _checks.count("", "n_samples", n_samples, 1)
+    rng = np.random.default_rng(seed)
+    n_out = n // 2
+    n_in = n - n_out
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n_in)
+    X = np.vstack([
+        np.column_stack([np.cos(t_out), np.sin(t_out)]),
+        np.column_stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)]),
+    ])
+    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
+    X += rng.normal(scale=_checks.number("", "noise", noise, low=0.0), size=X.shape)
+    perm = rng.permutation(n)
+    return X[perm], y[perm]
+
+
+def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.3,
+                     seed: int | None = 0) -> tuple[np.ndarray, ...]:
+    """Shuffle and split into ``X_train, X_test, y_train, y_test``."""
+    n = len(X)
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = round(n * test_fraction)
+    test, train = perm[:n_test], perm[n_test:]
+    return X[train], X[test], y[train], y[test]

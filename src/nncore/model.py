@@ -1,0 +1,305 @@
+"""``Sequential``: a stack of ``Dense`` layers with one flat parameter buffer.
+
+The model orchestrates; the math is in ``Ops``. It builds itself from the first data it
+sees (the input width), owns the parameters (``nncore.params``), runs forward and
+backward through its layers, and delegates the learning loop to ``nncore.training``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nncore import _checks
+from nncore.backend import get_ops
+from nncore.data import as_features
+from nncore.layers import Backprop, Dense
+from nncore.losses import Loss, get_loss
+from nncore.optimizers import Optimizer
+from nncore.params import ParamStore
+
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_HE_FAMILY = ("relu", "leaky_relu")
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _DTYPES.values():
+        raise ValueError(f"argument 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+class Sequential:
+    """A multilayer perceptron: ``Dense`` layers applied in order.
+
+    Parameters
+    ----------
+    layers : sequence of Dense
+        The layers, first to last. The last layer's width is the number of outputs.
+    dtype : {"float32", "float64"}
+        Floating type of parameters and computation, kept end to end.
+    backend : {"auto", "cython", "numpy"}, optional
+        Kernel backend; None reads ``NNCORE_BACKEND`` (default "auto").
+    seed : int or None
+        Seed of the ``numpy.random.Generator`` that initialises the weights (He uniform
+        for the ReLU family, Glorot uniform otherwise; biases zero) and shuffles batches.
+    loss : Loss or str, optional
+        The loss; can also be given (or changed) in ``fit``.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> X, y = nncore.make_moons(200, seed=0)
+    >>> model = nncore.Sequential([nncore.Dense(16, "relu"), nncore.Dense(2)], seed=0)
+    >>> history = model.fit(X, y, epochs=5, loss=nncore.SoftmaxCrossEntropy(), verbose=0)
+    >>> model.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
+                 backend: str | None = None, seed: int | None = 0,
+                 loss: Loss | str | None = None) -> None:
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Dense) for layer in layers):
+            raise TypeError("argument 'layers' must be a non-empty sequence of Dense layers")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("argument 'layers' holds the same Dense object twice")
+        self.layers = layers
+        self.dtype = _dtype(dtype)
+        self.ops = get_ops(backend)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.loss: Loss | None = None if loss is None else get_loss(loss)
+        self.optimizer: Optimizer | None = None
+        self.params: ParamStore | None = None
+        self._grad_buffers: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ structure
+    def __repr__(self) -> str:
+        inner = ", ".join(map(repr, self.layers))
+        return f"Sequential([{inner}], dtype={self.dtype.name!r}, backend={self.ops.name!r})"
+
+    @property
+    def built(self) -> bool:
+        """True once the input width is known and the parameters exist."""
+        return self.params is not None
+
+    @property
+    def n_features(self) -> int | None:
+        """Input width (None before the model has seen data)."""
+        return self.layers[0].n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the last layer."""
+        return self.layers[-1].units
+
+    def build(self, n_features: int) -> Sequential:
+        """Allocate and initialise the parameters for inputs of width ``n_features``."""
+        n_features = _checks.count("", "n_features", n_features, 1)
+        shapes, n_in = [], n_features
+        for layer in self.layers:
+            shapes.append((n_in, layer.units))
+            n_in = layer.units
+        self.params = ParamStore(shapes, self.dtype)
+        self._bind()
+        for layer in self.layers:
+            assert layer.W is not None and layer.b is not None
+            fan_in, fan_out = layer.W.shape
+            if layer.activation in _HE_FAMILY:
+                limit = np.sqrt(6.0 / fan_in)
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+            layer.W[...] = self._rng.uniform(-limit, limit, size=layer.W.shape)
+            layer.b[...] = 0
+        return self
+
+    def _bind(self) -> None:
+        assert self.params is not None
+        pairs = zip(self.params.views(self.params.w), self.params.views(self.params.g),
+                    strict=True)
+        for layer, ((W, b), (dW, db)) in zip(self.layers, pairs, strict=True):
+            layer.bind(W, b, dW, db)
+        self._grad_buffers = {}
+
+    def _features(self, X: Any, build: bool = False) -> np.ndarray:
+        """Convert ``X`` once per public call; build, or check the width against the model."""
+        Xc = as_features(X, self.dtype)
+        if self.params is None:
+            if not build:
+                raise RuntimeError("the model has no parameters yet: call fit (or build) first")
+            self.build(Xc.shape[1])
+        elif Xc.shape[1] != self.n_features:
+            raise ValueError(
+                f"argument 'X' has {Xc.shape[1]} features, but the model was built for "
+                f"{self.n_features}"
+            )
+        return Xc
+
+    def _loss(self, loss: Loss | str | None) -> Loss:
+        if loss is None:
+            if self.loss is None:
+                raise ValueError(
+                    "no loss: pass loss=... (e.g. nncore.SoftmaxCrossEntropy()) to fit, or to "
+                    "Sequential"
+                )
+            return self.loss
+        chosen = get_loss(loss)
+        last = self.layers[-1]
+        chosen.check_output_layer(last.units, last.activation)
+        return chosen
+
+    # ------------------------------------------------------------------ forward/backward
+    def forward(self, X: np.ndarray, train: bool = False) -> tuple[np.ndarray, Backprop | None]:
+        """Run all layers on converted ``X``; with ``train`` also return ``backprop``.
+
+        ``backprop(dY)`` runs the layers' backward passes in reverse, leaving the
+        parameter gradients in ``self.params.g``.
+        """
+        callbacks = []
+        Y = X
+        for i, layer in enumerate(self.layers):
+            Y, bp = layer.forward(self.ops, Y, train=train, need_input_grad=i > 0)
+            callbacks.append(bp)
+        if not train:
+            return Y, None
+
+        def backprop(dY: np.ndarray) -> None:
+            grad: np.ndarray | None = dY
+            for bp in reversed(callbacks):
+                assert bp is not None and grad is not None
+                grad = bp(grad)
+
+        return Y, backprop
+
+    def _dlogits(self, n: int) -> np.ndarray:
+        buf = self._grad_buffers.get(n)
+        if buf is None:
+            if len(self._grad_buffers) >= 4:
+                self._grad_buffers.clear()
+            buf = self._grad_buffers[n] = np.empty((n, self.n_outputs), self.dtype)
+        return buf
+
+    def train_step(self, X: np.ndarray, targets: np.ndarray, loss: Loss,
+                   optimizer: Optimizer) -> float:
+        """One step of gradient descent on a converted batch; returns its mean loss."""
+        assert self.params is not None
+        Y, backprop = self.forward(X, train=True)
+        assert backprop is not None
+        dY = self._dlogits(X.shape[0])
+        value = loss(self.ops, Y, targets, dY)
+        backprop(dY)
+        optimizer.step(self.ops, self.params)
+        return value
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
+            optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
+            seed: int | None = None, shuffle: bool = True, verbose: int = 0) -> Any:
+        """Train with gradient descent; see ``nncore.training.fit`` for the parameters.
+
+        Returns
+        -------
+        History
+            ``history.history["loss"]``: the mean training loss of each epoch.
+        """
+        from nncore.training import fit
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose)
+
+    def predict_outputs(self, X: Any) -> np.ndarray:
+        """Raw outputs of the last layer (logits for the classification losses)."""
+        Xc = self._features(X)
+        return self.forward(Xc)[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels for classification losses; the outputs otherwise.
+
+        With ``MSE`` and one output unit the result has shape (n,).
+        """
+        out = self.predict_outputs(X)
+        return out if self.loss is None else self.loss.predict(self.ops, out)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: softmax for ``SoftmaxCrossEntropy``; ``[P(0), P(1)]`` for
+        ``BinaryCrossEntropy`` with one unit."""
+        if self.loss is None or not self.loss.is_classifier:
+            raise TypeError("predict_proba needs a classification loss (fit the model with "
+                            "SoftmaxCrossEntropy or BinaryCrossEntropy)")
+        return self.loss.link(self.ops, self.predict_outputs(X))
+
+    def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:
+        """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""
+        chosen = self._loss(loss)
+        Xc = self._features(X)
+        targets = chosen.targets(y, self.n_outputs, self.dtype)
+        _same_length(Xc, targets)
+        out = self.forward(Xc)[0]
+        result = {"loss": chosen(self.ops, out, targets, np.empty_like(out))}
+        if chosen.is_classifier:
+            result["accuracy"] = chosen.accuracy(self.ops, out, targets)
+        return result
+
+    def gradients(self, X: Any, y: Any, loss: Loss | str | None = None
+                  ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+        """Loss and its gradients on ``(X, y)`` by backpropagation, without updating.
+
+        Returns
+        -------
+        loss : float
+        grads : list of (dW, db)
+            One pair per Dense layer (copies).
+        """
+        chosen = self._loss(loss)
+        Xc = self._features(X, build=True)
+        targets = chosen.targets(y, self.n_outputs, self.dtype)
+        _same_length(Xc, targets)
+        Y, backprop = self.forward(Xc, train=True)
+        assert backprop is not None
+        dY = np.empty_like(Y)
+        value = chosen(self.ops, Y, targets, dY)
+        backprop(dY)
+        return value, [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]  # type: ignore[union-attr]
+
+    def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Copies of ``(W, b)`` per layer."""
+        if self.params is None:
+            return []
+        return [(W.copy(), b.copy()) for W, b in self.params.views(self.params.w)]
+
+    def set_weights(self, weights: Sequence[tuple[Any, Any]]) -> None:
+        """Copy ``(W, b)`` per layer into the model (building it from the first W)."""
+        weights = list(weights)
+        if len(weights) != len(self.layers):
+            raise ValueError(f"argument 'weights' must have {len(self.layers)} (W, b) pairs, "
+                             f"got {len(weights)}")
+        if self.params is None:
+            self.build(np.shape(weights[0][0])[0])
+        for i, (layer, (W, b)) in enumerate(zip(self.layers, weights, strict=True)):
+            assert layer.W is not None and layer.b is not None
+            for name, dst, src in (("W", layer.W, W), ("b", layer.b, b)):
+                if np.shape(src) != dst.shape:
+                    raise ValueError(f"weights[{i}] {name} has shape {np.shape(src)}, "
+                                     f"expected {dst.shape}")
+                dst[...] = src
+
+    def clone(self, dtype: Any = None, backend: str | None = None) -> Sequential:
+        """A new model with the same layers, loss and weights (optionally another dtype
+        or backend); it shares nothing with this one."""
+        twin = Sequential([Dense(**layer.get_config()) for layer in self.layers],
+                          dtype=self.dtype if dtype is None else dtype,
+                          backend=backend or self.ops.name, seed=self.seed, loss=self.loss)
+        if self.params is not None:
+            twin.set_weights(self.get_weights())
+        return twin
+
+
+def _same_length(X: np.ndarray, y: np.ndarray) -> None:
+    if len(X) != len(y):
+        raise ValueError(f"arguments 'X' and 'y' have different lengths: {len(X)} != {len(y)}")

@@ -1,0 +1,177 @@
+"""Optimizers: one fused ``Ops`` update over a model's flat parameter buffer per step.
+
+Each optimizer keeps its state (momentum, moments, step count) in flat buffers the size
+of the parameters, allocated on the first step and reset if it is handed a different
+parameter store. Weight decay applies to the weights only (``w[:n_weights]``), never
+to the biases. The update rules are PyTorch's (``torch.optim.SGD``, ``Adam``, ``AdamW``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nncore import _checks
+from nncore.ops import Ops
+from nncore.params import ParamStore
+
+
+class Optimizer:
+    """Base class: ``step(ops, params)`` applies one update in place."""
+
+    name: ClassVar[str] = "optimizer"
+
+    def __init__(self, lr: float) -> None:
+        self.lr = _positive("lr", lr)
+        self._store: ParamStore | None = None
+
+    def _fresh(self, store: ParamStore) -> bool:
+        """True (and state reset) when ``store`` is not the one the state belongs to."""
+        if self._store is store:
+            return False
+        self._store = store
+        return True
+
+    def reset(self) -> None:
+        """Forget the state (momentum, moments, step count)."""
+        self._store = None
+
+    def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters, as keyword arguments of the constructor."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # State buffers belong to one live model; a copy starts fresh.
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._store = None
+
+    def step(self, ops: Ops, store: ParamStore) -> None:
+        """Update ``store.w`` in place from the gradients in ``store.g``."""
+        raise NotImplementedError
+
+
+def _positive(name: str, value: Any) -> float:
+    v = _checks.number("", name, value)
+    if v <= 0:
+        raise ValueError(f"argument '{name}' must be > 0, got {v}")
+    return v
+
+
+def _nonnegative(name: str, value: Any) -> float:
+    v = _checks.number("", name, value)
+    if v < 0:
+        raise ValueError(f"argument '{name}' must be >= 0, got {v}")
+    return v
+
+
+def _unit(name: str, value: Any) -> float:
+    v = _nonnegative(name, value)
+    if v >= 1:
+        raise ValueError(f"argument '{name}' must be in [0, 1), got {v}")
+    return v
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum and L2 decay.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    momentum : float
+        Momentum factor in [0, 1).
+    nesterov : bool
+        Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float
+        L2 penalty coefficient added to the weights' gradients (not the biases'), >= 0.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.momentum = _unit("momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("argument 'nesterov' needs momentum > 0")
+        self.weight_decay = _nonnegative("weight_decay", weight_decay)
+
+    def step(self, ops: Ops, store: ParamStore) -> None:
+        if self._fresh(store):
+            self._v = np.zeros_like(store.w)
+        ops.sgd_update(store.w, store.g, self._v, self.lr, self.momentum, self.nesterov,
+                       self.weight_decay, store.n_weights)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with ``weight_decay`` as an L2 term added to the gradients.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    beta1, beta2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float
+        Term added to the denominator, > 0.
+    weight_decay : float
+        L2 coefficient on the weights (not the biases), >= 0.
+    """
+
+    name = "adam"
+    decoupled: ClassVar[bool] = False
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.beta1 = _unit("beta1", beta1)
+        self.beta2 = _unit("beta2", beta2)
+        self.eps = _positive("eps", eps)
+        self.weight_decay = _nonnegative("weight_decay", weight_decay)
+
+    def step(self, ops: Ops, store: ParamStore) -> None:
+        if self._fresh(store):
+            self._m = np.zeros_like(store.w)
+            self._v = np.zeros_like(store.w)
+            self._t = 0
+        self._t += 1
+        ops.adam_update(store.w, store.g, self._m, self._v, self.lr, self.beta1, self.beta2,
+                        self.eps, self._t, self.weight_decay, self.decoupled, store.n_weights)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``w -= lr * wd * w``.
+
+    Parameters are those of ``Adam``; ``weight_decay`` defaults to 0.01 as in PyTorch.
+    """
+
+    name = "adamw"
+    decoupled = True
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
+
+
+def get_optimizer(optimizer: Optimizer | str) -> Optimizer:
+    """Return an ``Optimizer`` from an instance or one of the names in ``OPTIMIZERS``."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]()
+    raise ValueError(
+        f"argument 'optimizer' must be an Optimizer or one of "
+        f"{', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}"
+    )
