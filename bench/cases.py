@@ -46,10 +46,16 @@ SIZES: dict[str, tuple[int, int]] = {
 DTYPES: tuple[str, ...] = ("float32", "float64")
 BACKENDS: tuple[str, ...] = ("numpy", "cython")
 
-#: Seconds to wait before timing a BLAS case. NumPy and SciPy (whose BLAS the Cython
-#: GEMM calls) each bundle their own OpenBLAS; after a call, its worker threads spin for
-#: about 0.1 s. Timing one library while the other's threads still spin puts 2x the
-#: threads on the cores and made 2-thread GEMM times jump 3-40x on a 2-core machine.
+#: BLAS threads both harnesses pin by default (0 or None: leave them as they are). The
+#: element-wise kernels are single-threaded in both backends, so one BLAS thread makes
+#: the GEMM rows compare like with like, and keeps them reproducible: see ``settle``.
+DEFAULT_BLAS_THREADS = 1
+
+#: Seconds ``settle`` waits before a BLAS case when BLAS runs more than one thread.
+#: NumPy and SciPy (whose BLAS the Cython GEMM calls) each bundle their own OpenBLAS;
+#: after a call, its worker threads spin for about 0.1 s. Timing one library while the
+#: other's threads still spin puts twice the threads on the cores (2-thread GEMM times
+#: jumped 3-40x on a 2-core machine).
 BLAS_SETTLE_S = 0.25
 
 #: Seed of every input; the same for both backends so they see the same data.
@@ -227,7 +233,7 @@ def environment() -> list[str]:
     for lib in threadpoolctl.threadpool_info():
         lines.append(
             f"{lib.get('user_api')}: {lib.get('internal_api')} {lib.get('version')} "
-            f"({lib.get('architecture', '?')}, {lib.get('num_threads')} threads, "
+            f"({lib.get('architecture', '?')}, threads={lib.get('num_threads')}, "
             f"{lib.get('threading_layer', '?')}) {os.path.basename(lib.get('filepath', ''))}"
         )
     blas_env = {
@@ -238,9 +244,31 @@ def environment() -> list[str]:
     return lines
 
 
+def blas_threads() -> int:
+    """The largest thread count of the BLAS libraries loaded in this process."""
+    return max(
+        (
+            lib.get("num_threads", 1)
+            for lib in threadpoolctl.threadpool_info()
+            if lib.get("user_api") == "blas"
+        ),
+        default=1,
+    )
+
+
+def pin_blas_threads(threads: int | None) -> threadpoolctl.threadpool_limits | None:
+    """Limit every BLAS library to ``threads`` (None or 0: no limit); returns the limiter.
+
+    The limit holds until the returned object's ``restore_original_limits()`` is called.
+    """
+    if not threads:
+        return None
+    return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
+
+
 def settle(case: Case) -> None:
     """Before timing ``case``: let the other BLAS library's spinning threads go to sleep."""
-    if case.uses_blas:
+    if case.uses_blas and blas_threads() > 1:
         time.sleep(BLAS_SETTLE_S)
 
 

@@ -1,8 +1,9 @@
 """pytest configuration for the kernel benchmarks (``python -m pytest bench/``).
 
 ``bench/`` is outside the default ``testpaths``, so a plain ``python -m pytest`` never
-collects it. Here: the report header and the saved machine info carry the versions and
-the BLAS thread setup, and the ``ops`` fixture skips the Cython backend when the
+collects it. Here: ``--blas-threads`` (default ``DEFAULT_BLAS_THREADS``, 0 = leave as
+is) pins BLAS threads for the session; the report header and the saved machine info
+carry the versions and BLAS setup; the ``ops`` fixture skips the Cython backend when the
 compiled kernels are not installed.
 """
 
@@ -12,9 +13,33 @@ from typing import Any
 
 import pytest
 
-from bench.cases import available_backends, environment
+from bench.cases import DEFAULT_BLAS_THREADS, available_backends, environment, pin_blas_threads
 from nncore import get_ops
 from nncore.ops import Ops
+
+_LIMITS = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--blas-threads``."""
+    parser.addoption(
+        "--blas-threads",
+        type=int,
+        default=DEFAULT_BLAS_THREADS,
+        help=f"pin BLAS threads with threadpoolctl (default {DEFAULT_BLAS_THREADS}; 0: as is)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pin the BLAS threads for the whole session, before the header is printed."""
+    config.stash[_LIMITS] = pin_blas_threads(config.getoption("--blas-threads"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the BLAS thread limits."""
+    limits = config.stash.get(_LIMITS, None)
+    if limits is not None:
+        limits.restore_original_limits()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

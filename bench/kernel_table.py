@@ -4,7 +4,7 @@ Usage::
 
     python bench/kernel_table.py                      # 128x256, float32 and float64
     python bench/kernel_table.py --size 1024x1024 --dtype float32 -k gemm -k adam
-    python bench/kernel_table.py --threads 1          # pin BLAS threads (threadpoolctl)
+    python bench/kernel_table.py --threads 0          # BLAS threads as they are (default 1)
 
 Each entry is the median, over ``--repeat`` repeats, of the mean time per call in a loop
 of calls calibrated to take about ``--min-time`` seconds (``timeit`` style, one process).
@@ -14,7 +14,6 @@ The cases are those of ``bench/cases.py``, shared with the pytest-benchmark suit
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import timeit
@@ -25,9 +24,17 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import threadpoolctl
-
-from bench.cases import CASES, DTYPES, Case, environment, parse_size, select, settle
+from bench.cases import (
+    CASES,
+    DEFAULT_BLAS_THREADS,
+    DTYPES,
+    Case,
+    environment,
+    parse_size,
+    pin_blas_threads,
+    select,
+    settle,
+)
 from nncore import HAS_KERNELS, get_ops
 from nncore.ops import Ops
 
@@ -105,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        default=None,
-        help="limit BLAS threads with threadpoolctl (default: leave as is)",
+        default=DEFAULT_BLAS_THREADS,
+        help=f"pin BLAS threads with threadpoolctl (default {DEFAULT_BLAS_THREADS}; 0: as is)",
     )
     args = parser.parse_args(argv)
     try:
@@ -116,16 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not HAS_KERNELS:
         print("nncore._kernels is not compiled: nothing to compare NumPy with.", file=sys.stderr)
         return 1
-    limits = (
-        threadpoolctl.threadpool_limits(limits=args.threads, user_api="blas")
-        if args.threads
-        else contextlib.nullcontext()
-    )
-    with limits:
+    limits = pin_blas_threads(args.threads)
+    try:
         for line in environment():
             print(f"- {line}")
         print(f"- size {n}x{d}, median of {args.repeat} repeats of ~{args.min_time * 1e3:g} ms\n")
         rows = table_rows(n, d, args.dtype or DTYPES, args.kernel, args.repeat, args.min_time)
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
     print(markdown(rows))
     return 0
 

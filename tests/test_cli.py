@@ -1,0 +1,50 @@
+"""The command line, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import nncore
+from nncore.cli import demo
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nncore", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_demo_trains_and_reports():
+    proc = _run("demo", "--epochs", "15")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "backend" in out and ("cython" in out or "numpy" in out)
+    losses = [float(line.split()[-1]) for line in out.splitlines() if "epoch" in line
+              and "loss" in line and line.strip().startswith("epoch")]
+    assert len(losses) == 15
+    assert losses[-1] < 0.5 * losses[0]
+    assert "held-out accuracy: MLP" in out
+
+
+def test_demo_function_mlp_beats_linear(ops, capsys):
+    result = demo(epochs=30, backend=ops.name)
+    assert result["mlp_accuracy"] >= 0.97
+    assert result["linear_accuracy"] < 0.92
+    assert f"backend {ops.name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["demo", "info"])
+def test_help(command):
+    proc = _run(command, "--help")
+    assert proc.returncode == 0 and "usage: nncore" in proc.stdout
+
+
+def test_unknown_command_fails_cleanly():
+    proc = _run("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_version_is_reported():
+    assert _run("info").stdout.startswith(f"nncore {nncore.__version__}")
