@@ -20,13 +20,13 @@ Shapes, for ``(n, d)``:
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy
@@ -58,6 +58,12 @@ DEFAULT_BLAS_THREADS = 1
 #: jumped 3-40x on a 2-core machine).
 BLAS_SETTLE_S = 0.25
 
+#: glibc ``mallopt`` parameters and the values ``steady_allocator`` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value
+TRIM_THRESHOLD = 128 << 20
+_allocator_state = "malloc: default"
+
 #: Seed of every input; the same for both backends so they see the same data.
 SEED = 12345
 
@@ -66,9 +72,12 @@ CallArgs = tuple[tuple[Any, ...], dict[str, Any]]
 Builder = Callable[[np.random.Generator, int, int, np.dtype], CallArgs]
 
 
-@dataclass(frozen=True)
-class Case:
-    """One benchmarked kernel variant: an ``Ops`` method and how to build its inputs."""
+class Case(NamedTuple):
+    """One benchmarked kernel variant: an ``Ops`` method and how to build its inputs.
+
+    (A NamedTuple rather than a dataclass, so a test can exec this file by path without
+    registering it in ``sys.modules``.)
+    """
 
     name: str  #: id, e.g. ``"gemm.trans_a"`` or ``"act_backward.relu"``
     method: str  #: the ``Ops`` method called, e.g. ``"gemm"``
@@ -241,7 +250,36 @@ def environment() -> list[str]:
     }
     if blas_env:
         lines.append("env: " + " ".join(f"{k}={v}" for k, v in blas_env.items()))
+    lines.append(_allocator_state)
     return lines
+
+
+def steady_allocator() -> str:
+    """Keep NumPy's large temporaries in the malloc heap; returns a line for the report.
+
+    glibc serves blocks above its mmap threshold (128 KiB at start, then the size of the
+    largest block freed so far) with mmap and returns them with munmap, so each call
+    that makes a temporary of the same size as one before page-faults all of it again:
+    ``NumpyOps.gemm`` with ``trans_a`` in float64 at 128x256 took 640 us instead of 300
+    (224 page faults per call), or not, depending on which cases ran before. Fixing the
+    thresholds (``mallopt``) makes every case run in the allocator's steady state, so the
+    times do not depend on the selection or order of cases. No-op without glibc.
+    """
+    global _allocator_state
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        _allocator_state = "malloc: unchanged (no mallopt)"
+        return _allocator_state
+    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    ok = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok
+    _allocator_state = (
+        f"malloc: mmap threshold {MMAP_THRESHOLD >> 20} MiB, trim threshold "
+        f"{TRIM_THRESHOLD >> 20} MiB (mallopt)"
+        if ok
+        else "malloc: mallopt failed, thresholds may be partly unchanged"
+    )
+    return _allocator_state
 
 
 def blas_threads() -> int:

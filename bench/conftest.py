@@ -1,10 +1,13 @@
 """pytest configuration for the kernel benchmarks (``python -m pytest bench/``).
 
 ``bench/`` is outside the default ``testpaths``, so a plain ``python -m pytest`` never
-collects it. Here: ``--blas-threads`` (default ``DEFAULT_BLAS_THREADS``, 0 = leave as
-is) pins BLAS threads for the session; the report header and the saved machine info
-carry the versions and BLAS setup; the ``ops`` fixture skips the Cython backend when the
-compiled kernels are not installed.
+collects it. Here:
+
+* ``--blas-threads N`` (default ``DEFAULT_BLAS_THREADS``; 0 = leave as is) pins the
+  BLAS threads for the session;
+* malloc is put in its steady state (``steady_allocator``; ``--default-malloc`` skips);
+* the report header and the saved machine info carry versions and BLAS/malloc setup;
+* the ``ops`` fixture skips the Cython backend when the kernels are not compiled.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from bench.cases import DEFAULT_BLAS_THREADS, available_backends, environment, pin_blas_threads
+from bench.cases import (
+    DEFAULT_BLAS_THREADS,
+    available_backends,
+    environment,
+    pin_blas_threads,
+    steady_allocator,
+)
 from nncore import get_ops
 from nncore.ops import Ops
 
@@ -21,17 +30,24 @@ _LIMITS = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--blas-threads``."""
+    """Add ``--blas-threads`` and ``--default-malloc``."""
     parser.addoption(
         "--blas-threads",
         type=int,
         default=DEFAULT_BLAS_THREADS,
         help=f"pin BLAS threads with threadpoolctl (default {DEFAULT_BLAS_THREADS}; 0: as is)",
     )
+    parser.addoption(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's malloc thresholds (see bench.cases.steady_allocator)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Pin the BLAS threads for the whole session, before the header is printed."""
+    """Pin the BLAS threads and set malloc up for the session, before the header."""
+    if not config.getoption("--default-malloc"):
+        steady_allocator()
     config.stash[_LIMITS] = pin_blas_threads(config.getoption("--blas-threads"))
 
 

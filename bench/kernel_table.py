@@ -6,6 +6,10 @@ Usage::
     python bench/kernel_table.py --size 1024x1024 --dtype float32 -k gemm -k adam
     python bench/kernel_table.py --threads 0          # BLAS threads as they are (default 1)
 
+BLAS is pinned to one thread and glibc's malloc to its steady state by default (see
+``bench.cases.settle`` and ``bench.cases.steady_allocator``), so the numbers do not
+depend on which cases run, or in which order.
+
 Each entry is the median, over ``--repeat`` repeats, of the mean time per call in a loop
 of calls calibrated to take about ``--min-time`` seconds (``timeit`` style, one process).
 The cases are those of ``bench/cases.py``, shared with the pytest-benchmark suite.
@@ -34,6 +38,7 @@ from bench.cases import (
     pin_blas_threads,
     select,
     settle,
+    steady_allocator,
 )
 from nncore import HAS_KERNELS, get_ops
 from nncore.ops import Ops
@@ -115,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_BLAS_THREADS,
         help=f"pin BLAS threads with threadpoolctl (default {DEFAULT_BLAS_THREADS}; 0: as is)",
     )
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's malloc thresholds (see bench.cases.steady_allocator)",
+    )
     args = parser.parse_args(argv)
     try:
         n, d = parse_size(args.size)
@@ -123,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not HAS_KERNELS:
         print("nncore._kernels is not compiled: nothing to compare NumPy with.", file=sys.stderr)
         return 1
+    if not args.default_malloc:
+        steady_allocator()
     limits = pin_blas_threads(args.threads)
     try:
         for line in environment():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.cases import BACKENDS, CASES, DTYPES, SIZES, Case, settle
 from nncore.ops import Ops
@@ -38,7 +39,9 @@ def _rounds(seconds_per_call: float) -> int:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_kernel(benchmark, case: Case, size: str, dtype: str, backend: str, ops: Ops) -> None:
+def test_kernel(
+    benchmark: BenchmarkFixture, case: Case, size: str, dtype: str, backend: str, ops: Ops
+) -> None:
     """Time one kernel call on prepared inputs (OUT buffers preallocated)."""
     n, d = SIZES[size]
     call = case.bind(ops, n, d, dtype)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 
 import nncore
-from nncore.ops import CythonOps, NumpyOps, Ops
+from nncore.cython_ops import CythonOps
+from nncore.numpy_ops import NumpyOps
+from nncore.ops import Ops
 
 
 def _public(cls: type) -> dict[str, inspect.Signature]:

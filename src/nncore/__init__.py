@@ -6,12 +6,14 @@
 
 from nncore import activations
 from nncore.backend import HAS_KERNELS, get_ops
+from nncore.cython_ops import CythonOps
 from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
 from nncore.layers import Dense
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nncore.model import Sequential
-from nncore.ops import CythonOps, NumpyOps, Ops
+from nncore.numpy_ops import NumpyOps
+from nncore.ops import Ops
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
 from nncore.training import History
 

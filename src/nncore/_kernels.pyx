@@ -1,28 +1,37 @@
 # Design note
 # -----------
-# The hot loops of nncore, and nothing else. Every function here:
-#   * is generic over ``cython.floating`` (float32 and float64);
-#   * takes inputs as ``const floating[...]`` C-contiguous memoryviews and writes its
-#     results into caller-given OUT buffers (no allocation);
-#   * runs its loop without the GIL;
-#   * trusts its arguments: shapes, dtypes and contiguity are validated once, in Python,
-#     by ``nncore._checks`` (shared with the NumPy reference). The directives that turn
-#     bounds checking off are set in setup.py so a debug build can turn them back on.
-# Activations are passed as small integer codes (see ``ACTIVATIONS``) so the loops
-# branch once per call, not per element. Element-wise bodies are kept branchless
-# (selects, not ifs) so gcc vectorises them. Sums of float32 values accumulate in
-# double. GEMM goes to BLAS through scipy.linalg.cython_blas: row-major C = op(A) op(B)
-# is computed as the column-major product C^T = op(B)^T op(A)^T (operands swapped), as
-# scikit-learn's sklearn/utils/_cython_blas.pyx does.
+# The hot loops of nncore, and nothing else. Two layers:
+#
+# * ``cdef ... noexcept nogil`` cores on raw pointers: GEMM, bias+activation, activation
+#   backward with the bias gradient, the three losses, the two optimizer updates.
+# * ``def`` entry points over typed memoryviews: one per ``Ops`` method, plus the plans
+#   ``train_epoch`` (a whole epoch of mini-batch steps in one nogil call: gather, forward,
+#   loss, backward, update) and ``mlp_forward`` (all layers of a prediction).
+#
+# Every function is generic over ``cython.floating`` (float32 and float64), takes inputs
+# as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers. They
+# trust their arguments: shapes, dtypes, contiguity and index ranges are validated once,
+# in Python, by ``nncore._checks``/``nncore.plan`` (shared with the NumPy reference). The
+# directives that turn bounds checks off are set in setup.py so a debug build can turn
+# them back on. Activations are small integer codes (``ACTIVATIONS``) so loops branch
+# once per row, not per element; element-wise bodies are branchless selects so gcc
+# vectorises them. Sums of float32 values accumulate in double. GEMM goes to BLAS
+# through scipy.linalg.cython_blas: row-major C = op(A) op(B) is computed as the
+# column-major C^T = op(B)^T op(A)^T (operands swapped), as scikit-learn's
+# sklearn/utils/_cython_blas.pyx does.
 
 from cython cimport floating
-from libc.math cimport exp, expf, fabs, log, log1p, log1pf, sqrt, sqrtf, tanh, tanhf
-from libc.stdint cimport int64_t
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport exp, expf, fabs, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Order matters: the codes are the indices into this tuple.
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+LOSSES = ("mse", "softmax_xent", "sigmoid_bce")
+OPTIMIZERS = ("sgd", "adam")
 cdef enum:
     ACT_IDENTITY = 0
     ACT_RELU = 1
@@ -30,9 +39,16 @@ cdef enum:
     ACT_SIGMOID = 3
     ACT_TANH = 4
     ACT_SOFTMAX = 5
+    LOSS_MSE = 0
+    LOSS_XENT = 1
+    LOSS_BCE = 2
+    OPT_SGD = 0
+    OPT_ADAM = 1
+    # A long native call looks for Ctrl-C this often (in steps).
+    SIGNAL_EVERY = 256
 
 
-# ---------------------------------------------------------------- scalar helpers
+# ================================================================= scalar helpers
 cdef inline floating _exp(floating x) noexcept nogil:
     if floating is float:
         return expf(x)
@@ -68,237 +84,191 @@ cdef inline floating _sigmoid(floating x) noexcept nogil:
     return (1 if x >= 0 else e) / (1 + e)
 
 
-# ---------------------------------------------------------------- GEMM
-def gemm(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] out,
-         bint trans_a, bint trans_b, double alpha, double beta):
-    """out = alpha * op(A) @ op(B) + beta * out   (OUT: out). Shapes already checked."""
-    cdef int m = out.shape[0]
-    cdef int n = out.shape[1]
-    cdef int k = A.shape[0] if trans_a else A.shape[1]
-    cdef int lda = max(1, A.shape[1])
-    cdef int ldb = max(1, B.shape[1])
-    cdef int ldc = max(1, n)
-    cdef char *ta = b"t" if trans_a else b"n"
-    cdef char *tb = b"t" if trans_b else b"n"
-    cdef float salpha = alpha, sbeta = beta
+# ================================================================= cores
+cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
+                const floating* A, int lda, const floating* B, int ldb,
+                floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C (m x n) = alpha op(A) op(B) + beta C; lda/ldb/ldc are row strides."""
     cdef Py_ssize_t i, j
     if m == 0 or n == 0:
         return
     if k == 0:
-        # BLAS would be handed zero-length operands; the product is empty, so
-        # out = beta * out (beta == 0 overwrites, as BLAS does, NaN included).
-        with nogil:
-            for i in range(m):
-                for j in range(n):
-                    out[i, j] = 0 if beta == 0 else <floating>(beta * out[i, j])
+        # BLAS would get zero-length operands; the product is empty: C = beta C
+        # (beta == 0 overwrites, NaN included, as BLAS does).
+        for i in range(m):
+            for j in range(n):
+                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
         return
-    with nogil:
-        if floating is float:
-            sgemm(tb, ta, &n, &m, &k, &salpha, <float*>&B[0, 0], &ldb,
-                  <float*>&A[0, 0], &lda, &sbeta, &out[0, 0], &ldc)
-        else:
-            dgemm(tb, ta, &n, &m, &k, &alpha, <double*>&B[0, 0], &ldb,
-                  <double*>&A[0, 0], &lda, &beta, &out[0, 0], &ldc)
-
-
-# ---------------------------------------------------------------- activations
-def bias_act_forward(const floating[:, ::1] Z, const floating[::1] b, int act,
-                     floating[:, ::1] out, double negative_slope):
-    """out = act(Z + b), row-wise for softmax (OUT: out; out may be Z itself)."""
-    cdef Py_ssize_t n = Z.shape[0], d = Z.shape[1], i, j
-    cdef floating v, mx, slope = negative_slope
-    cdef double s
-    with nogil:
-        if act == ACT_IDENTITY:
-            for i in range(n):
-                for j in range(d):
-                    out[i, j] = Z[i, j] + b[j]
-        elif act == ACT_RELU:
-            for i in range(n):
-                for j in range(d):
-                    v = Z[i, j] + b[j]
-                    out[i, j] = 0 if v < 0 else v
-        elif act == ACT_LEAKY_RELU:
-            for i in range(n):
-                for j in range(d):
-                    v = Z[i, j] + b[j]
-                    out[i, j] = v if v > 0 else slope * v
-        elif act == ACT_SIGMOID:
-            for i in range(n):
-                for j in range(d):
-                    out[i, j] = _sigmoid(Z[i, j] + b[j])
-        elif act == ACT_TANH:
-            for i in range(n):
-                for j in range(d):
-                    out[i, j] = _tanh(Z[i, j] + b[j])
-        elif act == ACT_SOFTMAX:
-            for i in range(n):
-                if d == 0:
-                    continue
-                mx = Z[i, 0] + b[0]
-                for j in range(d):
-                    v = Z[i, j] + b[j]
-                    out[i, j] = v
-                    mx = v if v > mx else mx
-                s = 0
-                for j in range(d):
-                    v = _exp(out[i, j] - mx)
-                    out[i, j] = v
-                    s += v
-                for j in range(d):
-                    out[i, j] = <floating>(out[i, j] / s)
-
-
-cdef inline void _act_backward_row(const floating* dy, const floating* y, floating* dz,
-                                   Py_ssize_t d, int act, floating slope) noexcept nogil:
-    # One row; the branch on act is taken once per row and each loop body is branchless.
-    cdef Py_ssize_t j
-    cdef double s = 0
-    if act == ACT_IDENTITY:
-        for j in range(d):
-            dz[j] = dy[j]
-    elif act == ACT_RELU:
-        for j in range(d):
-            dz[j] = dy[j] if y[j] > 0 else 0
-    elif act == ACT_LEAKY_RELU:
-        for j in range(d):
-            dz[j] = dy[j] * (1 if y[j] > 0 else slope)
-    elif act == ACT_SIGMOID:
-        for j in range(d):
-            dz[j] = dy[j] * y[j] * (1 - y[j])
-    elif act == ACT_TANH:
-        for j in range(d):
-            dz[j] = dy[j] * (1 - y[j] * y[j])
+    lda = max(1, lda)
+    ldb = max(1, ldb)
+    ldc = max(1, ldc)
+    cdef char* ca = b"t" if ta else b"n"
+    cdef char* cb = b"t" if tb else b"n"
+    if floating is float:
+        sgemm(cb, ca, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
-        for j in range(d):
-            s += dy[j] * y[j]
-        for j in range(d):
-            dz[j] = <floating>(y[j] * (dy[j] - s))
+        dgemm(cb, ca, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
-def act_backward(const floating[:, ::1] dY, const floating[:, ::1] Y, int act,
-                 floating[:, ::1] dZ, floating[::1] db, bint with_db,
-                 double negative_slope):
-    """dZ = act'(.) * dY computed from the OUTPUT Y; if with_db, db = column sums of dZ.
-
-    OUT: dZ (may be dY itself), db. The column sums are taken in the same pass, while
-    the row of dZ is still in L1, and accumulate in double.
-    """
-    cdef Py_ssize_t n = Y.shape[0], d = Y.shape[1], i, j
-    cdef floating slope = negative_slope
-    cdef double* acc = NULL
+cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssize_t n,
+                    Py_ssize_t d, int act, floating slope) noexcept nogil:
+    """out = act(Z + b) row by row (out may be Z)."""
+    cdef Py_ssize_t i, j
+    cdef const floating* z
+    cdef floating* o
+    cdef floating v, mx
+    cdef double s
     if d == 0:
         return
-    if with_db:
-        acc = <double*>calloc(d, sizeof(double))
-        if acc == NULL:
-            raise MemoryError()
-    with nogil:
-        for i in range(n):
-            _act_backward_row(&dY[i, 0], &Y[i, 0], &dZ[i, 0], d, act, slope)
-            if with_db:
-                _add_row(acc, &dZ[i, 0], d)
-        if with_db:
-            for j in range(d):
-                db[j] = <floating>acc[j]
-            free(acc)
-
-
-cdef inline void _add_row(double* acc, const floating* x, Py_ssize_t d) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(d):
-        acc[j] += x[j]
-
-
-def col_sum(const floating[:, ::1] X, floating[::1] out):
-    """out[j] = sum_i X[i, j]  (OUT: out), accumulated in double."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
-    cdef double* acc
-    if d == 0:
-        return
-    acc = <double*>calloc(d, sizeof(double))
-    if acc == NULL:
-        raise MemoryError()
-    with nogil:
-        for i in range(n):
-            _add_row(acc, &X[i, 0], d)
-        for j in range(d):
-            out[j] = <floating>acc[j]
-        free(acc)
-
-
-# ---------------------------------------------------------------- losses
-def softmax_xent(const floating[:, ::1] logits, const int64_t[::1] labels,
-                 floating[:, ::1] dlogits):
-    """Mean softmax cross-entropy over the batch; dlogits = (softmax - onehot) / n.
-
-    Returns (loss, bad): bad is the index of the first label outside [0, C), or -1; the
-    labels are checked before anything is written. OUT: dlogits (may be logits itself).
-    """
-    cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1], i, j
-    cdef int64_t lab
-    cdef floating mx, zl
-    cdef double s, total = 0, inv_n = 1.0 / n if n > 0 else 0.0
     for i in range(n):
-        if labels[i] < 0 or labels[i] >= c:
-            return 0.0, i
-    with nogil:
-        for i in range(n):
-            lab = labels[i]
-            mx = logits[i, 0]
-            for j in range(c):
-                mx = logits[i, j] if logits[i, j] > mx else mx
-            zl = logits[i, lab]
+        z = Z + i * d
+        o = out + i * d
+        if act == ACT_IDENTITY:
+            for j in range(d):
+                o[j] = z[j] + b[j]
+        elif act == ACT_RELU:
+            for j in range(d):
+                v = z[j] + b[j]
+                o[j] = 0 if v < 0 else v  # NaN passes through, as np.where(v < 0, 0, v)
+        elif act == ACT_LEAKY_RELU:
+            for j in range(d):
+                v = z[j] + b[j]
+                o[j] = v if v > 0 else slope * v
+        elif act == ACT_SIGMOID:
+            for j in range(d):
+                o[j] = _sigmoid(z[j] + b[j])
+        elif act == ACT_TANH:
+            for j in range(d):
+                o[j] = _tanh(z[j] + b[j])
+        else:  # softmax, max-subtracted
+            mx = z[0] + b[0]
+            for j in range(d):
+                v = z[j] + b[j]
+                o[j] = v
+                mx = v if v > mx else mx
             s = 0
-            for j in range(c):
-                dlogits[i, j] = _exp(logits[i, j] - mx)
-                s += dlogits[i, j]
-            total += mx + log(s) - zl
-            for j in range(c):
-                dlogits[i, j] = <floating>(dlogits[i, j] / s * inv_n)
-            dlogits[i, lab] -= <floating>inv_n
-    return total * inv_n, -1
+            for j in range(d):
+                v = _exp(o[j] - mx)
+                o[j] = v
+                s += v
+            for j in range(d):
+                o[j] = <floating>(o[j] / s)
 
 
-def sigmoid_bce(const floating[:, ::1] logits, const floating[:, ::1] y,
-                floating[:, ::1] dlogits):
-    """Mean binary cross-entropy with logits over all elements; dlogits = (sigmoid - y) / N.
+cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, double* acc,
+                        Py_ssize_t n, Py_ssize_t d, int act, floating slope) noexcept nogil:
+    """dZ = act' * dY from the output Y (dZ may be dY); acc (if not NULL) = column sums.
 
-    loss = max(z, 0) - z*y + log1p(exp(-|z|)), which neither overflows nor takes log(0).
-    OUT: dlogits (may be logits itself).
+    The column sums are taken row by row while the row of dZ is still in L1.
     """
-    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, j
-    cdef floating z, t, e
-    cdef double total = 0, inv = 1.0 / (n * k) if n * k > 0 else 0.0
-    with nogil:
-        for i in range(n):
-            for j in range(k):
-                z = logits[i, j]
-                t = y[i, j]
-                e = _exp(-fabs(z))
-                total += (z if z > 0 else 0) - z * t + _log1p(e)
-                dlogits[i, j] = <floating>(((1 if z >= 0 else e) / (1 + e) - t) * inv)
-    return total * inv
+    cdef Py_ssize_t i, j
+    cdef const floating* dy
+    cdef const floating* y
+    cdef floating* dz
+    cdef double s
+    if acc != NULL:
+        for j in range(d):
+            acc[j] = 0
+    if d == 0:
+        return
+    for i in range(n):
+        dy = dY + i * d
+        y = Y + i * d
+        dz = dZ + i * d
+        if act == ACT_IDENTITY:
+            if dz != dy:
+                for j in range(d):
+                    dz[j] = dy[j]
+        elif act == ACT_RELU:
+            for j in range(d):
+                dz[j] = dy[j] if y[j] > 0 else 0
+        elif act == ACT_LEAKY_RELU:
+            for j in range(d):
+                dz[j] = dy[j] * (1 if y[j] > 0 else slope)
+        elif act == ACT_SIGMOID:
+            for j in range(d):
+                dz[j] = dy[j] * y[j] * (1 - y[j])
+        elif act == ACT_TANH:
+            for j in range(d):
+                dz[j] = dy[j] * (1 - y[j] * y[j])
+        else:
+            s = 0
+            for j in range(d):
+                s += dy[j] * y[j]
+            for j in range(d):
+                dz[j] = <floating>(y[j] * (dy[j] - s))
+        if acc != NULL:
+            for j in range(d):
+                acc[j] += dz[j]
 
 
-def mse(const floating[:, ::1] pred, const floating[:, ::1] y, floating[:, ::1] dpred):
-    """Mean squared error over batch and outputs; dpred = 2 (pred - y) / N  (OUT: dpred)."""
-    cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j
+cdef void _col_sum(const floating* X, double* acc, Py_ssize_t n, Py_ssize_t d) noexcept nogil:
+    cdef Py_ssize_t i, j
+    for j in range(d):
+        acc[j] = 0
+    for i in range(n):
+        for j in range(d):
+            acc[j] += X[i * d + j]
+
+
+cdef double _softmax_xent(const floating* Z, const int64_t* labels, floating* dZ,
+                          Py_ssize_t n, Py_ssize_t c, double scale) noexcept nogil:
+    """Sum over rows of logsumexp(z) - z[label]; dZ = (softmax - onehot) * scale.
+
+    Labels must already lie in [0, c). dZ may be Z.
+    """
+    cdef Py_ssize_t i, j
+    cdef const floating* z
+    cdef floating* dz
+    cdef floating mx, zl
+    cdef double s, total = 0
+    for i in range(n):
+        z = Z + i * c
+        dz = dZ + i * c
+        mx = z[0]
+        for j in range(c):
+            mx = z[j] if z[j] > mx else mx
+        zl = z[labels[i]]
+        s = 0
+        for j in range(c):
+            dz[j] = _exp(z[j] - mx)
+            s += dz[j]
+        total += mx + log(s) - zl
+        for j in range(c):
+            dz[j] = <floating>(dz[j] / s * scale)
+        dz[labels[i]] -= <floating>scale
+    return total
+
+
+cdef double _sigmoid_bce(const floating* Z, const floating* T, floating* dZ, Py_ssize_t m,
+                         double scale) noexcept nogil:
+    """Sum of max(z,0) - z t + log1p(exp(-|z|)); dZ = (sigmoid(z) - t) * scale."""
+    cdef Py_ssize_t i
+    cdef floating z, e
+    cdef double total = 0
+    for i in range(m):
+        z = Z[i]
+        e = _exp(-fabs(z))
+        total += (z if z > 0 else 0) - z * T[i] + _log1p(e)
+        dZ[i] = <floating>(((1 if z >= 0 else e) / (1 + e) - T[i]) * scale)
+    return total
+
+
+cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t m,
+                 double scale) noexcept nogil:
+    """Sum of squared residuals; dP = 2 (p - t) * scale."""
+    cdef Py_ssize_t i
     cdef floating r
-    cdef double total = 0, inv = 1.0 / (n * k) if n * k > 0 else 0.0
-    with nogil:
-        for i in range(n):
-            for j in range(k):
-                r = pred[i, j] - y[i, j]
-                total += <double>r * r
-                dpred[i, j] = <floating>(2 * r * inv)
-    return total * inv
+    cdef double total = 0
+    for i in range(m):
+        r = P[i] - T[i]
+        total += <double>r * r
+        dP[i] = <floating>(2 * r * scale)
+    return total
 
 
-# ---------------------------------------------------------------- optimizers
-cdef inline void _sgd_range(floating* w, const floating* g, floating* v, Py_ssize_t n,
-                            floating lr, floating mu, bint nesterov,
-                            floating wd) noexcept nogil:
+cdef void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n, floating lr,
+               floating mu, bint nesterov, floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, vi
     if mu == 0:
@@ -312,30 +282,9 @@ cdef inline void _sgd_range(floating* w, const floating* g, floating* v, Py_ssiz
             w[i] = w[i] - lr * ((gi + mu * vi) if nesterov else vi)
 
 
-def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] v, double lr,
-               double momentum, bint nesterov, double weight_decay, Py_ssize_t n_decay):
-    """One SGD step in place, PyTorch semantics (dampening 0). INOUT: w, v.
-
-    g' = g + wd * w  (w[:n_decay] only);  v = momentum * v + g';
-    w -= lr * (g' + momentum * v if nesterov else v)   (w -= lr * g' when momentum == 0;
-    v is then neither read nor written).
-    """
-    cdef Py_ssize_t n = w.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        # Two ranges, so the loop bodies carry no per-element test for decay.
-        if n_decay > 0:
-            _sgd_range(&w[0], &g[0], &v[0], n_decay, <floating>lr, <floating>momentum,
-                       nesterov, <floating>weight_decay)
-        if n_decay < n:
-            _sgd_range(&w[n_decay], &g[n_decay], &v[n_decay], n - n_decay, <floating>lr,
-                       <floating>momentum, nesterov, 0)
-
-
-cdef inline void _adam_range(floating* w, const floating* g, floating* m, floating* v,
-                             Py_ssize_t n, floating lr, floating b1, floating b2,
-                             floating eps, floating wd, floating keep) noexcept nogil:
+cdef void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
+                floating lr, floating b1, floating b2, floating eps, floating wd,
+                floating keep) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, wi
     cdef floating c1 = 1 - b1, c2 = 1 - b2
@@ -349,24 +298,302 @@ cdef inline void _adam_range(floating* w, const floating* g, floating* m, floati
         w[i] = wi - lr * mi / (_sqrt(vi) + eps)
 
 
+cdef void _sgd_split(floating* w, const floating* g, floating* v, Py_ssize_t n,
+                     Py_ssize_t n_decay, double lr, double mu, bint nesterov,
+                     double wd) noexcept nogil:
+    # Two ranges, so the loop bodies carry no per-element test for decay.
+    _sgd(w, g, v, n_decay, <floating>lr, <floating>mu, nesterov, <floating>wd)
+    _sgd(w + n_decay, g + n_decay, v + n_decay, n - n_decay, <floating>lr, <floating>mu,
+         nesterov, 0)
+
+
+cdef void _adam_split(floating* w, const floating* g, floating* m, floating* v,
+                      Py_ssize_t n, Py_ssize_t n_decay, double lr_t, double b1, double b2,
+                      double eps_t, double l2, double decay) noexcept nogil:
+    _adam(w, g, m, v, n_decay, <floating>lr_t, <floating>b1, <floating>b2, <floating>eps_t,
+          <floating>l2, <floating>(1 - decay))
+    _adam(w + n_decay, g + n_decay, m + n_decay, v + n_decay, n - n_decay, <floating>lr_t,
+          <floating>b1, <floating>b2, <floating>eps_t, 0, 1)
+
+
+cdef double* _double_scratch(Py_ssize_t d) except NULL:
+    cdef double* acc = <double*>calloc(max(d, 1), sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
+    return acc
+
+
+# ================================================================= Ops entry points
+# Each takes memoryviews already validated by nncore.ops and hands pointers to a core.
+# Pointers are only taken of non-empty arrays (a debug build checks &x[0] too).
+
+def gemm(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] out,
+         bint trans_a, bint trans_b, double alpha, double beta):
+    """out = alpha * op(A) @ op(B) + beta * out   (OUT: out)."""
+    cdef int m = out.shape[0], n = out.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        _gemm(trans_a, trans_b, m, n, k, <floating>alpha,
+              &A[0, 0] if A.shape[0] * A.shape[1] else NULL, A.shape[1],
+              &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1],
+              <floating>beta, &out[0, 0], n)
+
+
+def bias_act_forward(const floating[:, ::1] Z, const floating[::1] b, int act,
+                     floating[:, ::1] out, double negative_slope):
+    """out = act(Z + b), row-wise for softmax (OUT: out; out may be Z itself)."""
+    if Z.shape[0] == 0 or Z.shape[1] == 0:
+        return
+    with nogil:
+        _bias_act(&Z[0, 0], &b[0], &out[0, 0], Z.shape[0], Z.shape[1], act,
+                  <floating>negative_slope)
+
+
+def act_backward(const floating[:, ::1] dY, const floating[:, ::1] Y, int act,
+                 floating[:, ::1] dZ, floating[::1] db, bint with_db,
+                 double negative_slope):
+    """dZ = act'(.) * dY from the OUTPUT Y; if with_db, db = column sums of dZ.
+
+    OUT: dZ (may be dY itself), db.
+    """
+    cdef Py_ssize_t n = Y.shape[0], d = Y.shape[1], j
+    cdef double* acc = NULL
+    if d == 0:
+        return
+    if with_db:
+        acc = _double_scratch(d)
+    with nogil:
+        if n > 0:
+            _act_backward(&dY[0, 0], &Y[0, 0], &dZ[0, 0], acc, n, d, act,
+                          <floating>negative_slope)
+        if with_db:
+            for j in range(d):
+                db[j] = <floating>acc[j]
+            free(acc)
+
+
+def col_sum(const floating[:, ::1] X, floating[::1] out):
+    """out[j] = sum_i X[i, j]  (OUT: out), accumulated in double."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], j
+    if d == 0:
+        return
+    cdef double* acc = _double_scratch(d)
+    with nogil:
+        if n > 0:
+            _col_sum(&X[0, 0], acc, n, d)
+        for j in range(d):
+            out[j] = <floating>acc[j]
+        free(acc)
+
+
+def softmax_xent(const floating[:, ::1] logits, const int64_t[::1] labels,
+                 floating[:, ::1] dlogits):
+    """Mean softmax cross-entropy; dlogits = (softmax - onehot) / n.
+
+    Returns (loss, bad): bad is the index of the first label outside [0, C), or -1; the
+    labels are checked before anything is written. OUT: dlogits (may be logits).
+    """
+    cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1], i
+    cdef double total
+    for i in range(n):
+        if labels[i] < 0 or labels[i] >= c:
+            return 0.0, i
+    if n == 0:
+        return 0.0, -1
+    with nogil:
+        total = _softmax_xent(&logits[0, 0], &labels[0], &dlogits[0, 0], n, c, 1.0 / n)
+    return total / n, -1
+
+
+def sigmoid_bce(const floating[:, ::1] logits, const floating[:, ::1] y,
+                floating[:, ::1] dlogits):
+    """Mean binary cross-entropy with logits over all elements; dlogits = (sigmoid - y)/N."""
+    cdef Py_ssize_t m = logits.shape[0] * logits.shape[1]
+    cdef double total
+    if m == 0:
+        return 0.0
+    with nogil:
+        total = _sigmoid_bce(&logits[0, 0], &y[0, 0], &dlogits[0, 0], m, 1.0 / m)
+    return total / m
+
+
+def mse(const floating[:, ::1] pred, const floating[:, ::1] y, floating[:, ::1] dpred):
+    """Mean squared error over batch and outputs; dpred = 2 (pred - y) / N."""
+    cdef Py_ssize_t m = pred.shape[0] * pred.shape[1]
+    cdef double total
+    if m == 0:
+        return 0.0
+    with nogil:
+        total = _mse(&pred[0, 0], &y[0, 0], &dpred[0, 0], m, 1.0 / m)
+    return total / m
+
+
+def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] v, double lr,
+               double momentum, bint nesterov, double weight_decay, Py_ssize_t n_decay):
+    """One SGD step in place, PyTorch semantics (dampening 0). INOUT: w, v."""
+    if w.shape[0] == 0:
+        return
+    with nogil:
+        _sgd_split(&w[0], &g[0], &v[0], w.shape[0], n_decay, lr, momentum, nesterov,
+                   weight_decay)
+
+
 def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v,
                 double lr_t, double beta1, double beta2, double eps_t,
                 double weight_decay, double decoupled_decay, Py_ssize_t n_decay):
-    """One Adam/AdamW step in place. INOUT: w, m, v.
-
-    The caller folds the bias correction into lr_t and eps_t, so the loop is one pass:
-    w[:n_decay] *= (1 - decoupled_decay);  g' = g + weight_decay * w  (w[:n_decay] only);
-    m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;  w -= lr_t * m / (sqrt(v) + eps_t).
-    """
-    cdef Py_ssize_t n = w.shape[0]
-    if n == 0:
+    """One Adam/AdamW step in place with the bias correction folded in. INOUT: w, m, v."""
+    if w.shape[0] == 0:
         return
     with nogil:
-        if n_decay > 0:
-            _adam_range(&w[0], &g[0], &m[0], &v[0], n_decay, <floating>lr_t,
-                        <floating>beta1, <floating>beta2, <floating>eps_t,
-                        <floating>weight_decay, <floating>(1 - decoupled_decay))
-        if n_decay < n:
-            _adam_range(&w[n_decay], &g[n_decay], &m[n_decay], &v[n_decay], n - n_decay,
-                        <floating>lr_t, <floating>beta1, <floating>beta2, <floating>eps_t,
-                        0, 1)
+        _adam_split(&w[0], &g[0], &m[0], &v[0], w.shape[0], n_decay, lr_t, beta1, beta2,
+                    eps_t, weight_decay, decoupled_decay)
+
+
+# ================================================================= plans
+def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] sizes,
+                const int32_t[::1] acts, const double[::1] slopes, floating[::1] work,
+                floating[:, ::1] out):
+    """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch of
+    at least 2 * n * max(sizes[1:-1]) elements (ping-pong between hidden layers)."""
+    cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half
+    cdef Py_ssize_t w_at = 0, b_at = 0, width = 0
+    cdef const floating* src
+    cdef floating* dst
+    if n == 0:
+        return
+    for i in range(L):
+        b_at += sizes[i] * sizes[i + 1]
+    half = work.shape[0] // 2
+    with nogil:
+        src = &X[0, 0]
+        for i in range(L):
+            dst = &out[0, 0] if i == L - 1 else &work[0] + (i % 2) * half
+            _gemm(False, False, <int>n, <int>sizes[i + 1], <int>sizes[i], 1, src,
+                  <int>sizes[i], &w[w_at], <int>sizes[i + 1], 0, dst, <int>sizes[i + 1])
+            _bias_act(dst, &w[b_at], dst, n, sizes[i + 1], acts[i], <floating>slopes[i])
+            w_at += sizes[i] * sizes[i + 1]
+            b_at += sizes[i + 1]
+            src = dst
+
+
+def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
+                const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
+                const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
+                floating[::1] w, floating[::1] g, floating[::1] work,
+                int64_t[::1] label_work, double[::1] acc, int loss_kind, int opt_kind,
+                const double[::1] hyper, floating[::1] s1, floating[::1] s2,
+                int64_t[::1] counters, bint fused_sgd):
+    """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
+
+    X (n, d0) IN; T (n, k) IN float targets (mse, bce) or labels (n,) IN (softmax_xent);
+    order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
+    w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
+    counters INOUT: [0] optimizer step t, [1] steps done in this call.
+    work: Xb (batch x d0), Tb (batch x k), then per layer A_i and D_i (batch x d_{i+1}).
+    hyper: lr, momentum, nesterov, weight_decay, beta1, beta2, eps, decoupled.
+    With ``fused_sgd`` (plain SGD, no momentum) BLAS applies the update itself:
+    W = (1 - lr wd) W - lr A^T dZ in the dW GEMM, and no gradient buffer is written.
+    Returns the sum over steps of (mean batch loss x batch rows). Looks for Ctrl-C every
+    SIGNAL_EVERY steps; on KeyboardInterrupt the completed steps stand.
+    """
+    cdef Py_ssize_t n = order.shape[0], L = acts.shape[0], d0 = sizes[0], k = sizes[L]
+    cdef Py_ssize_t i, r, j, start, rows, step = 0, p = w.shape[0]
+    cdef Py_ssize_t n_weights = 0, w_at, b_at, at
+    cdef double total = 0, part, scale, lr_t, eps_t, t
+    cdef double lr = hyper[0], mu = hyper[1], wd = hyper[3], b1 = hyper[4], b2 = hyper[5]
+    cdef double eps = hyper[6]
+    cdef bint nesterov = hyper[2] != 0, decoupled = hyper[7] != 0
+    cdef floating* Xb = &work[0]
+    cdef floating* Tb = Xb + batch * d0
+    cdef floating* A
+    cdef floating* D
+    cdef const floating* prev
+    cdef floating* Wp
+    cdef floating* bp
+    for i in range(L):
+        n_weights += sizes[i] * sizes[i + 1]
+    with nogil:
+        start = 0
+        while start < n:
+            rows = min(batch, n - start)
+            # gather the batch
+            for r in range(rows):
+                memcpy(Xb + r * d0, &X[order[start + r], 0], d0 * sizeof(floating))
+            if loss_kind == LOSS_XENT:
+                for r in range(rows):
+                    label_work[r] = labels[order[start + r]]
+            else:
+                for r in range(rows):
+                    memcpy(Tb + r * k, &T[order[start + r], 0], k * sizeof(floating))
+            start += rows
+            # forward
+            prev = Xb
+            w_at = 0
+            b_at = n_weights
+            at = batch * (d0 + k)
+            for i in range(L):
+                A = &work[at]
+                _gemm(False, False, <int>rows, <int>sizes[i + 1], <int>sizes[i], 1, prev,
+                      <int>sizes[i], &w[w_at], <int>sizes[i + 1], 0, A, <int>sizes[i + 1])
+                _bias_act(A, &w[b_at], A, rows, sizes[i + 1], acts[i], <floating>slopes[i])
+                w_at += sizes[i] * sizes[i + 1]
+                b_at += sizes[i + 1]
+                at += 2 * batch * sizes[i + 1]
+                prev = A
+            # loss and its gradient into D_{L-1}
+            A = <floating*>prev
+            D = A + batch * k
+            if loss_kind == LOSS_XENT:
+                scale = 1.0 / rows
+                part = _softmax_xent(A, &label_work[0], D, rows, k, scale)
+            elif loss_kind == LOSS_BCE:
+                scale = 1.0 / (rows * k)
+                part = _sigmoid_bce(A, Tb, D, rows * k, scale)
+            else:
+                scale = 1.0 / (rows * k)
+                part = _mse(A, Tb, D, rows * k, scale)
+            total += part * scale * rows
+            # backward, last layer first; D_i is turned into dZ_i in place
+            for i in range(L - 1, -1, -1):
+                w_at -= sizes[i] * sizes[i + 1]
+                b_at -= sizes[i + 1]
+                at -= 2 * batch * sizes[i + 1]
+                A = &work[at]
+                D = A + batch * sizes[i + 1]
+                prev = Xb if i == 0 else A - 2 * batch * sizes[i]
+                _act_backward(D, A, D, &acc[0], rows, sizes[i + 1], acts[i],
+                              <floating>slopes[i])
+                if i > 0:  # dX = dZ W^T, with W before its update
+                    _gemm(False, True, <int>rows, <int>sizes[i], <int>sizes[i + 1], 1, D,
+                          <int>sizes[i + 1], &w[w_at], <int>sizes[i + 1], 0,
+                          <floating*>prev + batch * sizes[i], <int>sizes[i])
+                if fused_sgd:
+                    _gemm(True, False, <int>sizes[i], <int>sizes[i + 1], <int>rows,
+                          <floating>(-lr), prev, <int>sizes[i], D, <int>sizes[i + 1],
+                          <floating>(1 - lr * wd), &w[w_at], <int>sizes[i + 1])
+                    for j in range(sizes[i + 1]):
+                        w[b_at + j] = <floating>(w[b_at + j] - lr * acc[j])
+                else:
+                    _gemm(True, False, <int>sizes[i], <int>sizes[i + 1], <int>rows, 1, prev,
+                          <int>sizes[i], D, <int>sizes[i + 1], 0, &g[w_at], <int>sizes[i + 1])
+                    for j in range(sizes[i + 1]):
+                        g[b_at + j] = <floating>acc[j]
+            # update
+            counters[0] += 1
+            if not fused_sgd:
+                if opt_kind == OPT_SGD:
+                    _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, mu, nesterov, wd)
+                else:
+                    t = <double>counters[0]
+                    lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))
+                    eps_t = eps * sqrt(1 - pow(b2, t))
+                    _adam_split(&w[0], &g[0], &s1[0], &s2[0], p, n_weights, lr_t, b1, b2,
+                                eps_t, 0 if decoupled else wd, lr * wd if decoupled else 0)
+            step += 1
+            counters[1] = step
+            if step % SIGNAL_EVERY == 0:
+                with gil:
+                    PyErr_CheckSignals()  # raises KeyboardInterrupt after Ctrl-C
+    return total

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-from nncore.ops import CythonOps, NumpyOps, Ops
+from nncore.cython_ops import CythonOps
+from nncore.numpy_ops import NumpyOps
+from nncore.ops import Ops
 
 BACKENDS = ("auto", "cython", "numpy")
 

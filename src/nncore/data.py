@@ -6,13 +6,12 @@ Gradient descent comes in three forms, chosen by the batch size:
 * stochastic (``batch_size=1``): one step per sample;
 * mini-batch (``batch_size=n``): one step per ``n`` samples, the usual choice.
 
-Batches are drawn by shuffling the sample order every epoch with a seeded
-``numpy.random.Generator`` and gathering rows into reused buffers.
+``fit`` shuffles the sample order every epoch with a seeded ``numpy.random.Generator``;
+the training plan gathers each batch's rows into a workspace reused every step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -49,54 +48,6 @@ def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:
             )
         return max(n_samples, 1)
     return min(_checks.count("", "batch_size", batch_size, 1), max(n_samples, 1))
-
-
-class Batcher:
-    """Yields ``(X_batch, y_batch)`` per step, gathered into buffers reused every epoch.
-
-    Parameters
-    ----------
-    X, y : ndarray
-        Converted features and targets (first dimension = samples).
-    batch_size : int
-        Rows per step; equal to ``len(X)`` for full-batch descent, which then uses ``X``
-        and ``y`` directly (no shuffle, no copy).
-    rng : numpy.random.Generator
-        Shuffles the sample order every epoch.
-    shuffle : bool
-        Shuffle each epoch (default in ``fit``).
-    """
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int,
-                 rng: np.random.Generator, shuffle: bool = True) -> None:
-        self.X, self.y, self.batch_size, self.rng = X, y, batch_size, rng
-        self.shuffle = shuffle and batch_size < len(X)
-        self._order = np.arange(len(X))
-        self._bufs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def __len__(self) -> int:
-        return -(-len(self.X) // self.batch_size)
-
-    def _buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if n not in self._bufs:
-            self._bufs[n] = (np.empty((n, *self.X.shape[1:]), self.X.dtype),
-                             np.empty((n, *self.y.shape[1:]), self.y.dtype))
-        return self._bufs[n]
-
-    def epoch(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Iterate over one epoch of batches."""
-        n = len(self.X)
-        if self.batch_size >= n:
-            yield self.X, self.y
-            return
-        if self.shuffle:
-            self.rng.shuffle(self._order)
-        for start in range(0, n, self.batch_size):
-            idx = self._order[start : start + self.batch_size]
-            xb, yb = self._buffers(len(idx))
-            np.take(self.X, idx, axis=0, out=xb)
-            np.take(self.y, idx, axis=0, out=yb)
-            yield xb, yb
 
 
 def make_moons(n_samples: int = 1000, noise: float = 0.15,

@@ -26,6 +26,8 @@ class Loss:
 
     #: Name used in saved models and messages.
     name: ClassVar[str] = "loss"
+    #: The fused kernel of ``Ops`` (and of training plans) that computes it.
+    kernel: ClassVar[str] = ""
     #: True when the loss trains a classifier (labels, accuracy, ``predict_proba``).
     is_classifier: ClassVar[bool] = False
     #: True when the loss applies its own link to logits (last layer must be identity).
@@ -77,6 +79,7 @@ class MSE(Loss):
     """
 
     name = "mse"
+    kernel = "mse"
 
     def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
         arr = _numeric("y", y)
@@ -106,6 +109,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     name = "softmax_cross_entropy"
+    kernel = "softmax_xent"
     is_classifier = True
     takes_logits = True
 
@@ -158,6 +162,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
+    kernel = "sigmoid_bce"
     is_classifier = True
     takes_logits = True
 

@@ -7,7 +7,9 @@ backward through its layers, and delegates the learning loop to ``nncore.trainin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from nncore.layers import Backprop, Dense
 from nncore.losses import Loss, get_loss
 from nncore.optimizers import Optimizer
 from nncore.params import ParamStore
+from nncore.plan import NetPlan, TrainPlan
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _HE_FAMILY = ("relu", "leaky_relu")
@@ -50,6 +53,9 @@ class Sequential:
         for the ReLU family, Glorot uniform otherwise; biases zero) and shuffles batches.
     loss : Loss or str, optional
         The loss; can also be given (or changed) in ``fit``.
+    n_threads : int, optional
+        BLAS threads for ``fit`` and ``predict`` (threadpoolctl); None leaves the BLAS
+        default. The element-wise kernels are single-threaded.
 
     Examples
     --------
@@ -63,7 +69,7 @@ class Sequential:
 
     def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
                  backend: str | None = None, seed: int | None = 0,
-                 loss: Loss | str | None = None) -> None:
+                 loss: Loss | str | None = None, n_threads: int | None = None) -> None:
         layers = list(layers)
         if not layers or not all(isinstance(layer, Dense) for layer in layers):
             raise TypeError("argument 'layers' must be a non-empty sequence of Dense layers")
@@ -75,9 +81,16 @@ class Sequential:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.loss: Loss | None = None if loss is None else get_loss(loss)
+        self.n_threads = None if n_threads is None else _checks.count("", "n_threads",
+                                                                      n_threads, 1)
         self.optimizer: Optimizer | None = None
         self.params: ParamStore | None = None
+        self.stop_training = False
         self._grad_buffers: dict[int, np.ndarray] = {}
+        self._net: NetPlan | None = None
+        self._train_plans: dict[tuple[int, str], TrainPlan] = {}
+        # Training mutates shared buffers: one fit (or gradients) at a time per model.
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ structure
     def __repr__(self) -> str:
@@ -126,6 +139,29 @@ class Sequential:
         for layer, ((W, b), (dW, db)) in zip(self.layers, pairs, strict=True):
             layer.bind(W, b, dW, db)
         self._grad_buffers = {}
+        self._net = NetPlan([self.params.shapes[0][0], *(lay.units for lay in self.layers)],
+                            [lay.activation for lay in self.layers],
+                            [lay.negative_slope for lay in self.layers],
+                            self.params.w, self.params.g)
+        self._train_plans = {}
+
+    def _train_plan(self, batch_size: int, loss: Loss) -> TrainPlan:
+        """The workspace for (batch size, loss), allocated once and reused."""
+        assert self._net is not None
+        key = (batch_size, loss.name)
+        plan = self._train_plans.get(key)
+        if plan is None:
+            if len(self._train_plans) >= 4:
+                self._train_plans.clear()
+            plan = self._train_plans[key] = TrainPlan(self._net, batch_size, loss.kernel)
+        return plan
+
+    def _threads(self) -> contextlib.AbstractContextManager[Any]:
+        if self.n_threads is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.n_threads, user_api="blas")
 
     def _features(self, X: Any, build: bool = False) -> np.ndarray:
         """Convert ``X`` once per public call; build, or check the width against the model."""
@@ -187,20 +223,26 @@ class Sequential:
 
     def train_step(self, X: np.ndarray, targets: np.ndarray, loss: Loss,
                    optimizer: Optimizer) -> float:
-        """One step of gradient descent on a converted batch; returns its mean loss."""
+        """One step of gradient descent on a converted batch, op by op; returns its loss.
+
+        The readable path (layer closures, one ``Ops`` call per operation). ``fit`` runs
+        the same math through ``Ops.train_epoch``, one call per epoch.
+        """
         assert self.params is not None
-        Y, backprop = self.forward(X, train=True)
-        assert backprop is not None
-        dY = self._dlogits(X.shape[0])
-        value = loss(self.ops, Y, targets, dY)
-        backprop(dY)
-        optimizer.step(self.ops, self.params)
+        with self._lock:
+            Y, backprop = self.forward(X, train=True)
+            assert backprop is not None
+            dY = self._dlogits(X.shape[0])
+            value = loss(self.ops, Y, targets, dY)
+            backprop(dY)
+            optimizer.step(self.ops, self.params)
         return value
 
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
-            seed: int | None = None, shuffle: bool = True, verbose: int = 0) -> Any:
+            seed: int | None = None, shuffle: bool = True, verbose: int = 0,
+            callbacks: Iterable[Any] | None = None) -> Any:
         """Train with gradient descent; see ``nncore.training.fit`` for the parameters.
 
         Returns
@@ -211,12 +253,16 @@ class Sequential:
         from nncore.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose)
+                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
         Xc = self._features(X)
-        return self.forward(Xc)[0]
+        assert self._net is not None
+        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
+        with self._threads():
+            self.ops.mlp_forward(self._net, Xc, out)
+        return out
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels for classification losses; the outputs otherwise.
@@ -237,10 +283,9 @@ class Sequential:
     def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:
         """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""
         chosen = self._loss(loss)
-        Xc = self._features(X)
         targets = chosen.targets(y, self.n_outputs, self.dtype)
-        _same_length(Xc, targets)
-        out = self.forward(Xc)[0]
+        out = self.predict_outputs(X)
+        _same_length(out, targets)
         result = {"loss": chosen(self.ops, out, targets, np.empty_like(out))}
         if chosen.is_classifier:
             result["accuracy"] = chosen.accuracy(self.ops, out, targets)
@@ -257,15 +302,17 @@ class Sequential:
             One pair per Dense layer (copies).
         """
         chosen = self._loss(loss)
-        Xc = self._features(X, build=True)
-        targets = chosen.targets(y, self.n_outputs, self.dtype)
-        _same_length(Xc, targets)
-        Y, backprop = self.forward(Xc, train=True)
-        assert backprop is not None
-        dY = np.empty_like(Y)
-        value = chosen(self.ops, Y, targets, dY)
-        backprop(dY)
-        return value, [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]  # type: ignore[union-attr]
+        with self._lock:
+            Xc = self._features(X, build=True)
+            targets = chosen.targets(y, self.n_outputs, self.dtype)
+            _same_length(Xc, targets)
+            Y, backprop = self.forward(Xc, train=True)
+            assert backprop is not None
+            dY = np.empty_like(Y)
+            value = chosen(self.ops, Y, targets, dY)
+            backprop(dY)
+            return value, [(lay.dW.copy(), lay.db.copy())  # type: ignore[union-attr]
+                           for lay in self.layers]
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of ``(W, b)`` per layer."""

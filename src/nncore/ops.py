@@ -4,8 +4,8 @@
 Each public method validates its arguments (``nncore._checks``) and then calls a
 private ``_method`` that does the math on arguments it can trust:
 
-* ``NumpyOps`` -- the specification: plain NumPy, written to be read.
-* ``CythonOps`` -- the same math in the compiled ``nncore._kernels``.
+* ``NumpyOps`` (``nncore.numpy_ops``) -- the specification: plain NumPy, to be read.
+* ``CythonOps`` (``nncore.cython_ops``) -- the same math in the compiled ``nncore._kernels``.
 
 Because validation lives in the shared base class, the two backends reject bad
 arguments identically and cannot drift apart in their signatures. Conventions for every
@@ -23,6 +23,14 @@ from typing import Any
 import numpy as np
 
 from nncore import _checks, activations
+from nncore.plan import NetPlan, TrainPlan, check_order
+
+
+def adam_step_size(lr: float, beta1: float, beta2: float, eps: float,
+                   t: int) -> tuple[float, float]:
+    """Adam's bias corrections folded into ``(lr_t, eps_t)`` for step ``t`` (from 1)."""
+    sqrt_bc2 = math.sqrt(1.0 - beta2**t)
+    return lr * sqrt_bc2 / (1.0 - beta1**t), eps * sqrt_bc2
 
 
 class Ops:
@@ -358,12 +366,70 @@ class Ops:
         t = _checks.count(op, "t", t, 1)
         weight_decay = _checks.number(op, "weight_decay", weight_decay, low=0.0)
         nd = w.shape[0] if n_decay is None else _checks.count(op, "n_decay", n_decay, 0, w.shape[0])
-        bc1 = 1.0 - beta1**t
-        sqrt_bc2 = math.sqrt(1.0 - beta2**t)
-        lr_t = lr * sqrt_bc2 / bc1
-        eps_t = eps * sqrt_bc2
+        lr_t, eps_t = adam_step_size(lr, beta1, beta2, eps, t)
         l2, decay = (0.0, lr * weight_decay) if decoupled else (weight_decay, 0.0)
         self._adam_update(w, g, m, v, lr_t, beta1, beta2, eps_t, l2, decay, nd)
+
+    # ------------------------------------------------------------------ plans
+    def mlp_forward(self, net: NetPlan, X: np.ndarray, out: np.ndarray) -> None:
+        """All layers of a network on ``X`` in one call (prediction).
+
+        Parameters
+        ----------
+        net : NetPlan
+            The network: widths, activations, and the flat parameters it reads.
+        X : ndarray, shape (n, sizes[0])
+            IN.
+        out : ndarray, shape (n, sizes[-1])
+            OUT: the last layer's activations. Scratch for the hidden layers is
+            allocated per call, so concurrent calls on one network are safe.
+        """
+        op = "mlp_forward"
+        net.check_input(op, X)
+        _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
+        _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
+        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
+        hidden = int(net.sizes[1:-1].max()) if net.n_layers > 1 else 0
+        work = np.empty(2 * X.shape[0] * hidden, X.dtype)
+        self._mlp_forward(net, X, out, work)
+
+    def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
+                    order: np.ndarray) -> float:
+        """One epoch of mini-batch gradient descent in one call.
+
+        For each run of ``plan.batch_size`` indices of ``order`` (the last run may be
+        shorter): gather the rows of ``X`` and ``targets``, forward through every layer,
+        loss and its gradient, backpropagation, and one optimizer step, exactly as the
+        per-op methods do it one by one. The NumPy backend runs that loop in Python; the
+        Cython backend in one ``nogil`` call that checks for Ctrl-C every 256 steps
+        (``KeyboardInterrupt``; the steps already done stand, ``plan.counters`` says how
+        many).
+
+        Parameters
+        ----------
+        plan : TrainPlan
+            INOUT: network, workspace, optimizer settings and state (``configure``
+            first). The parameters ``plan.net.w`` are updated in place; with plain SGD
+            (no momentum) the update is applied inside the weight-gradient GEMM and
+            ``plan.net.g`` is left as it was.
+        X : ndarray, shape (n, sizes[0])
+            IN: all samples.
+        targets : ndarray
+            IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
+        order : ndarray of int64, shape (m,)
+            IN: sample indices in [0, n), in the order to visit them.
+
+        Returns
+        -------
+        float
+            Mean of the per-step mean losses, weighted by step rows (0.0 if no step).
+        """
+        op = "train_epoch"
+        plan.net.check_input(op, X)
+        plan.check_targets(op, X, targets)
+        check_order(op, order, X.shape[0])
+        total = self._train_epoch(plan, X, targets, order)
+        return total / order.shape[0] if order.shape[0] else 0.0
 
     # ------------------------------------------------------------------ backend hooks
     # Called with validated arguments only; activations arrive as integer codes.
@@ -394,133 +460,8 @@ class Ops:
     def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
         raise NotImplementedError
 
+    def _mlp_forward(self, net, X, out, work):
+        raise NotImplementedError
 
-def _bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
-    return ValueError(
-        f"softmax_xent: labels must lie in [0, {c}) (one per class of logits); "
-        f"labels[{index}] = {int(labels[index])}"
-    )
-
-
-class NumpyOps(Ops):
-    """The reference backend: every kernel in plain NumPy, written to be read."""
-
-    name = "numpy"
-
-    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
-        prod = (A.T if trans_a else A) @ (B.T if trans_b else B)
-        if beta == 0:
-            out[...] = alpha * prod
-        else:
-            out[...] = alpha * prod + beta * out
-
-    def _bias_act_forward(self, Z, b, act, out, slope):
-        out[...] = activations.forward(activations.NAMES[act], Z + b, slope)
-
-    def _act_backward(self, dY, Y, act, dZ, db, slope):
-        dZ[...] = activations.backward(activations.NAMES[act], dY, Y, slope)
-        if db is not None:
-            self._col_sum(dZ, db)
-
-    def _col_sum(self, X, out):
-        out[...] = X.sum(axis=0, dtype=np.float64)
-
-    def _softmax_xent(self, logits, labels, dlogits):
-        n, c = logits.shape
-        bad = np.flatnonzero((labels < 0) | (labels >= c))
-        if bad.size:
-            raise _bad_label_error(labels, c, int(bad[0]))
-        if n == 0:
-            return 0.0
-        mx = logits.max(axis=1, keepdims=True)
-        e = np.exp(logits - mx)
-        s = e.sum(axis=1, keepdims=True, dtype=np.float64)
-        rows = np.arange(n)
-        loss = float(np.mean(mx[:, 0] + np.log(s[:, 0]) - logits[rows, labels]))
-        dlogits[...] = e / s / n
-        dlogits[rows, labels] -= dlogits.dtype.type(1.0 / n)
-        return loss
-
-    def _sigmoid_bce(self, logits, y, dlogits):
-        if logits.size == 0:
-            return 0.0
-        z = logits
-        e = np.exp(-np.abs(z))
-        loss = np.maximum(z, 0) - z * y + np.log1p(e)
-        grad = (np.where(z >= 0, 1, e) / (1 + e) - y) / z.size
-        dlogits[...] = grad
-        return float(loss.sum(dtype=np.float64) / z.size)
-
-    def _mse(self, pred, y, dpred):
-        if pred.size == 0:
-            return 0.0
-        r = pred - y
-        dpred[...] = 2 * r / r.size
-        return float(np.square(r, dtype=np.float64).mean())
-
-    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
-        dt = w.dtype.type
-        grad = g.copy()
-        grad[:n_decay] += dt(wd) * w[:n_decay]
-        if momentum == 0:
-            w -= dt(lr) * grad
-            return
-        v *= dt(momentum)
-        v += grad
-        step = grad + dt(momentum) * v if nesterov else v
-        w -= dt(lr) * step
-
-    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
-        dt = w.dtype.type
-        w[:n_decay] *= dt(1 - decay)
-        grad = g.copy()
-        grad[:n_decay] += dt(l2) * w[:n_decay]
-        m[...] = dt(b1) * m + dt(1 - b1) * grad
-        v[...] = dt(b2) * v + dt(1 - b2) * grad * grad
-        w -= dt(lr_t) * m / (np.sqrt(v) + dt(eps_t))
-
-
-class CythonOps(Ops):
-    """The fast backend: the same methods, run by the compiled ``nncore._kernels``."""
-
-    name = "cython"
-
-    def __init__(self) -> None:
-        from nncore import _kernels  # ImportError here is turned into advice by get_ops
-
-        self._k = _kernels
-
-    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
-        self._k.gemm(A, B, out, trans_a, trans_b, alpha, beta)
-
-    def _bias_act_forward(self, Z, b, act, out, slope):
-        self._k.bias_act_forward(Z, b, act, out, slope)
-
-    def _act_backward(self, dY, Y, act, dZ, db, slope):
-        with_db = db is not None
-        self._k.act_backward(dY, Y, act, dZ, db if with_db else _EMPTY[dZ.dtype], with_db, slope)
-
-    def _col_sum(self, X, out):
-        self._k.col_sum(X, out)
-
-    def _softmax_xent(self, logits, labels, dlogits):
-        loss, bad = self._k.softmax_xent(logits, labels, dlogits)
-        if bad >= 0:
-            raise _bad_label_error(labels, logits.shape[1], bad)
-        return loss
-
-    def _sigmoid_bce(self, logits, y, dlogits):
-        return self._k.sigmoid_bce(logits, y, dlogits)
-
-    def _mse(self, pred, y, dpred):
-        return self._k.mse(pred, y, dpred)
-
-    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
-        self._k.sgd_update(w, g, v, lr, momentum, nesterov, wd, n_decay)
-
-    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
-        self._k.adam_update(w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay)
-
-
-# A placeholder bias-gradient buffer for act_backward calls that do not want one.
-_EMPTY = {np.dtype(t): np.zeros(0, t) for t in (np.float32, np.float64)}
+    def _train_epoch(self, plan, X, targets, order):
+        raise NotImplementedError

@@ -57,6 +57,18 @@ class Optimizer:
         """Update ``store.w`` in place from the gradients in ``store.g``."""
         raise NotImplementedError
 
+    def plan_state(self, store: ParamStore) -> tuple[str, dict[str, float], np.ndarray | None,
+                                                     np.ndarray | None, int]:
+        """``(kind, hyper-parameters, state1, state2, step)`` for ``TrainPlan.configure``.
+
+        The state arrays are this optimizer's own buffers, so a native epoch updates
+        them in place; ``set_step`` takes back the step count afterwards.
+        """
+        raise NotImplementedError
+
+    def set_step(self, t: int) -> None:
+        """Record the step count reached by a native epoch."""
+
 
 def _positive(name: str, value: Any) -> float:
     v = _checks.number("", name, value)
@@ -111,6 +123,14 @@ class SGD(Optimizer):
         ops.sgd_update(store.w, store.g, self._v, self.lr, self.momentum, self.nesterov,
                        self.weight_decay, store.n_weights)
 
+    def plan_state(self, store: ParamStore) -> tuple[str, dict[str, float], np.ndarray | None,
+                                                     np.ndarray | None, int]:
+        if self._fresh(store):
+            self._v = np.zeros_like(store.w)
+        hyper = {"lr": self.lr, "momentum": self.momentum, "nesterov": float(self.nesterov),
+                 "weight_decay": self.weight_decay}
+        return "sgd", hyper, self._v, None, 0
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with ``weight_decay`` as an L2 term added to the gradients.
@@ -146,6 +166,19 @@ class Adam(Optimizer):
         self._t += 1
         ops.adam_update(store.w, store.g, self._m, self._v, self.lr, self.beta1, self.beta2,
                         self.eps, self._t, self.weight_decay, self.decoupled, store.n_weights)
+
+    def plan_state(self, store: ParamStore) -> tuple[str, dict[str, float], np.ndarray | None,
+                                                     np.ndarray | None, int]:
+        if self._fresh(store):
+            self._m = np.zeros_like(store.w)
+            self._v = np.zeros_like(store.w)
+            self._t = 0
+        hyper = {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                 "weight_decay": self.weight_decay, "decoupled": float(self.decoupled)}
+        return "adam", hyper, self._m, self._v, self._t
+
+    def set_step(self, t: int) -> None:
+        self._t = int(t)
 
 
 class AdamW(Adam):

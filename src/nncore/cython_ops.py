@@ -1,0 +1,70 @@
+"""``CythonOps``: the fast backend, every ``Ops`` kernel run by ``nncore._kernels``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nncore.numpy_ops import bad_label_error
+from nncore.ops import Ops
+
+
+class CythonOps(Ops):
+    """The fast backend: the same methods, run by the compiled ``nncore._kernels``."""
+
+    name = "cython"
+
+    def __init__(self) -> None:
+        from nncore import _kernels  # ImportError here is turned into advice by get_ops
+
+        self._k = _kernels
+
+    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
+        self._k.gemm(A, B, out, trans_a, trans_b, alpha, beta)
+
+    def _bias_act_forward(self, Z, b, act, out, slope):
+        self._k.bias_act_forward(Z, b, act, out, slope)
+
+    def _act_backward(self, dY, Y, act, dZ, db, slope):
+        with_db = db is not None
+        self._k.act_backward(dY, Y, act, dZ, db if with_db else _EMPTY[dZ.dtype], with_db, slope)
+
+    def _col_sum(self, X, out):
+        self._k.col_sum(X, out)
+
+    def _softmax_xent(self, logits, labels, dlogits):
+        loss, bad = self._k.softmax_xent(logits, labels, dlogits)
+        if bad >= 0:
+            raise bad_label_error(labels, logits.shape[1], bad)
+        return loss
+
+    def _sigmoid_bce(self, logits, y, dlogits):
+        return self._k.sigmoid_bce(logits, y, dlogits)
+
+    def _mse(self, pred, y, dpred):
+        return self._k.mse(pred, y, dpred)
+
+    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
+        self._k.sgd_update(w, g, v, lr, momentum, nesterov, wd, n_decay)
+
+    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
+        self._k.adam_update(w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay)
+
+
+    def _mlp_forward(self, net, X, out, work):
+        self._k.mlp_forward(X, net.w, net.sizes, net.acts, net.slopes, work, out)
+
+    def _train_epoch(self, plan, X, targets, order):
+        xent = plan.loss == "softmax_xent"
+        net = plan.net
+        return self._k.train_epoch(
+            X, _EMPTY2[X.dtype] if xent else targets, targets if xent else _NO_LABELS,
+            order, plan.batch_size, net.sizes, net.acts, net.slopes, net.w, net.g, plan.work,
+            plan.labels, plan.acc, plan.loss_code, plan.opt_code, plan.hyper,
+            plan.s1 if plan.s1.size else net.g, plan.s2 if plan.s2.size else net.g,
+            plan.counters, plan.fused_sgd)
+
+
+# A placeholder bias-gradient buffer for act_backward calls that do not want one.
+_EMPTY = {np.dtype(t): np.zeros(0, t) for t in (np.float32, np.float64)}
+_EMPTY2 = {np.dtype(t): np.zeros((0, 1), t) for t in (np.float32, np.float64)}
+_NO_LABELS = np.zeros(0, np.int64)

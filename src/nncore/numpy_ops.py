@@ -1,0 +1,172 @@
+"""``NumpyOps``: the reference backend, every ``Ops`` kernel in plain NumPy.
+
+This is the specification the Cython kernels are tested against: written to be read,
+not to be fast. The plan methods (``_train_epoch``) loop over the other methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nncore import activations
+from nncore.ops import Ops, adam_step_size
+
+
+def bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
+    return ValueError(
+        f"softmax_xent: labels must lie in [0, {c}) (one per class of logits); "
+        f"labels[{index}] = {int(labels[index])}"
+    )
+
+
+class NumpyOps(Ops):
+    """The reference backend: every kernel in plain NumPy, written to be read."""
+
+    name = "numpy"
+
+    def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
+        prod = (A.T if trans_a else A) @ (B.T if trans_b else B)
+        if beta == 0:
+            out[...] = alpha * prod
+        else:
+            out[...] = alpha * prod + beta * out
+
+    def _bias_act_forward(self, Z, b, act, out, slope):
+        out[...] = activations.forward(activations.NAMES[act], Z + b, slope)
+
+    def _act_backward(self, dY, Y, act, dZ, db, slope):
+        dZ[...] = activations.backward(activations.NAMES[act], dY, Y, slope)
+        if db is not None:
+            self._col_sum(dZ, db)
+
+    def _col_sum(self, X, out):
+        out[...] = X.sum(axis=0, dtype=np.float64)
+
+    def _softmax_xent(self, logits, labels, dlogits):
+        n, c = logits.shape
+        bad = np.flatnonzero((labels < 0) | (labels >= c))
+        if bad.size:
+            raise bad_label_error(labels, c, int(bad[0]))
+        if n == 0:
+            return 0.0
+        mx = logits.max(axis=1, keepdims=True)
+        e = np.exp(logits - mx)
+        s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+        rows = np.arange(n)
+        loss = float(np.mean(mx[:, 0] + np.log(s[:, 0]) - logits[rows, labels]))
+        dlogits[...] = e / s / n
+        dlogits[rows, labels] -= dlogits.dtype.type(1.0 / n)
+        return loss
+
+    def _sigmoid_bce(self, logits, y, dlogits):
+        if logits.size == 0:
+            return 0.0
+        z = logits
+        e = np.exp(-np.abs(z))
+        loss = np.maximum(z, 0) - z * y + np.log1p(e)
+        grad = (np.where(z >= 0, 1, e) / (1 + e) - y) / z.size
+        dlogits[...] = grad
+        return float(loss.sum(dtype=np.float64) / z.size)
+
+    def _mse(self, pred, y, dpred):
+        if pred.size == 0:
+            return 0.0
+        r = pred - y
+        dpred[...] = 2 * r / r.size
+        return float(np.square(r, dtype=np.float64).mean())
+
+    def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
+        dt = w.dtype.type
+        grad = g.copy()
+        grad[:n_decay] += dt(wd) * w[:n_decay]
+        if momentum == 0:
+            w -= dt(lr) * grad
+            return
+        v *= dt(momentum)
+        v += grad
+        step = grad + dt(momentum) * v if nesterov else v
+        w -= dt(lr) * step
+
+    def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
+        dt = w.dtype.type
+        w[:n_decay] *= dt(1 - decay)
+        grad = g.copy()
+        grad[:n_decay] += dt(l2) * w[:n_decay]
+        m[...] = dt(b1) * m + dt(1 - b1) * grad
+        v[...] = dt(b2) * v + dt(1 - b2) * grad * grad
+        w -= dt(lr_t) * m / (np.sqrt(v) + dt(eps_t))
+
+    def _mlp_forward(self, net, X, out, work):
+        prev = X
+        layers = net.views(net.w)
+        half = work.shape[0] // 2
+        for i, ((W, b), act, slope) in enumerate(zip(layers, net.acts, net.slopes, strict=True)):
+            width = W.shape[1]
+            if i == len(layers) - 1:
+                dst = out
+            else:
+                dst = work[(i % 2) * half : (i % 2) * half + len(X) * width].reshape(-1, width)
+            self._gemm(prev, W, dst, False, False, 1.0, 0.0)
+            self._bias_act_forward(dst, b, int(act), dst, float(slope))
+            prev = dst
+
+    def _train_epoch(self, plan, X, targets, order):
+        net = plan.net
+        params, grads = net.views(net.w), net.views(net.g)
+        lr, mu, nesterov, wd, b1, b2, eps, decoupled = plan.hyper
+        total = 0.0
+        for start in range(0, len(order), plan.batch_size):
+            idx = order[start : start + plan.batch_size]
+            rows = len(idx)
+            xb = plan.xb[:rows]
+            np.take(X, idx, axis=0, out=xb)
+            # forward
+            prev = xb
+            for (W, b), A, act, slope in zip(params, plan.A, net.acts, net.slopes, strict=True):
+                self._gemm(prev, W, A[:rows], False, False, 1.0, 0.0)
+                self._bias_act_forward(A[:rows], b, int(act), A[:rows], float(slope))
+                prev = A[:rows]
+            # loss, with its gradient into the last D
+            dout = plan.D[-1][:rows]
+            if plan.loss == "softmax_xent":
+                labels = plan.labels[:rows]
+                np.take(targets, idx, out=labels)
+                total += self._softmax_xent(prev, labels, dout) * rows
+            else:
+                tb = plan.tb[:rows]
+                np.take(targets, idx, axis=0, out=tb)
+                loss_fn = self._mse if plan.loss == "mse" else self._sigmoid_bce
+                total += loss_fn(prev, tb, dout) * rows
+            # backward: D_i becomes dZ_i in place; dW, db into the gradient views
+            for i in reversed(range(net.n_layers)):
+                (W, b), (dW, db) = params[i], grads[i]
+                A, D = plan.A[i][:rows], plan.D[i][:rows]
+                below = xb if i == 0 else plan.A[i - 1][:rows]
+                slope = float(net.slopes[i])
+                if plan.fused_sgd:
+                    self._act_backward(D, A, int(net.acts[i]), D, None, slope)
+                    if i > 0:
+                        self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
+                    # W = (1 - lr wd) W - lr below^T dZ;  b -= lr colsum(dZ)
+                    self._gemm(below, D, W, True, False, -lr, 1.0 - lr * wd)
+                    b -= (lr * D.sum(axis=0, dtype=np.float64)).astype(b.dtype)
+                else:
+                    self._act_backward(D, A, int(net.acts[i]), D, db, slope)
+                    if i > 0:
+                        self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
+                    self._gemm(below, D, dW, True, False, 1.0, 0.0)
+            # update
+            plan.counters[0] += 1
+            if plan.fused_sgd:
+                pass
+            elif plan.opt_code == 0:
+                self._sgd_update(net.w, net.g, plan.s1, lr, mu, bool(nesterov), wd,
+                                 net.n_weights)
+            else:
+                lr_t, eps_t = adam_step_size(lr, b1, b2, eps, int(plan.counters[0]))
+                l2, decay = (0.0, lr * wd) if decoupled else (wd, 0.0)
+                self._adam_update(net.w, net.g, plan.s1, plan.s2, lr_t, b1, b2, eps_t, l2,
+                                  decay, net.n_weights)
+            plan.counters[1] += 1
+        return total
+
