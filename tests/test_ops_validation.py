@@ -104,6 +104,7 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], type, str]] = [
     ("sgd-w-is-g", "sgd_update", lambda: (lambda w: sgd_args(w=w, g=w))(z(5)), ValueError,
      "overlaps"),
     ("adam-beta1", "adam_update", lambda: adam_args(beta1=1.0), ValueError, "'beta1'"),
+    ("adam-eps-zero", "adam_update", lambda: adam_args(eps=0.0), ValueError, "'eps'"),
     ("adam-t", "adam_update", lambda: adam_args(t=0), ValueError, "'t'"),
     ("adam-m-dtype", "adam_update", lambda: adam_args(m=z(5, dtype=f32)), TypeError, "'m'"),
 ]

@@ -9,7 +9,8 @@
 #   loss, backward, update) and ``mlp_forward`` (all layers of a prediction).
 #
 # Every function is generic over ``cython.floating`` (float32 and float64), takes inputs
-# as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers. They
+# as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers (only
+# act_backward and col_sum take a small double accumulator from calloc per call). They
 # trust their arguments: shapes, dtypes, contiguity and index ranges are validated once,
 # in Python, by ``nncore._checks``/``nncore.plan`` (shared with the NumPy reference). The
 # directives that turn bounds checks off are set in setup.py so a debug build can turn
@@ -22,7 +23,7 @@
 
 from cython cimport floating
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport exp, expf, fabs, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -77,10 +78,15 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return tanh(x)
 
 
+cdef inline floating _fabs(floating x) noexcept nogil:
+    # libc fabs takes and returns double: calling _exp on it would pick the double path.
+    return x if x >= 0 else -x
+
+
 cdef inline floating _sigmoid(floating x) noexcept nogil:
     # exp of a non-positive number never overflows; the numerator picks the branch
     # without losing precision for large negative x (1 - s would cancel).
-    cdef floating e = _exp(-fabs(x))
+    cdef floating e = _exp(-_fabs(x))
     return (1 if x >= 0 else e) / (1 + e)
 
 
@@ -133,7 +139,7 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
         elif act == ACT_LEAKY_RELU:
             for j in range(d):
                 v = z[j] + b[j]
-                o[j] = v if v > 0 else slope * v
+                o[j] = v * (1 if v > 0 else slope)  # a multiply by a select: no branch
         elif act == ACT_SIGMOID:
             for j in range(d):
                 o[j] = _sigmoid(z[j] + b[j])
@@ -181,7 +187,7 @@ cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, dou
                     dz[j] = dy[j]
         elif act == ACT_RELU:
             for j in range(d):
-                dz[j] = dy[j] if y[j] > 0 else 0
+                dz[j] = dy[j] * (y[j] > 0)  # multiply, not a data-dependent branch
         elif act == ACT_LEAKY_RELU:
             for j in range(d):
                 dz[j] = dy[j] * (1 if y[j] > 0 else slope)
@@ -248,7 +254,7 @@ cdef double _sigmoid_bce(const floating* Z, const floating* T, floating* dZ, Py_
     cdef double total = 0
     for i in range(m):
         z = Z[i]
-        e = _exp(-fabs(z))
+        e = _exp(-_fabs(z))
         total += (z if z > 0 else 0) - z * T[i] + _log1p(e)
         dZ[i] = <floating>(((1 if z >= 0 else e) / (1 + e) - T[i]) * scale)
     return total

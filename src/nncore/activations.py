@@ -8,7 +8,7 @@ implement the same formulas. Every backward here needs only the layer output ``y
 name           forward y = f(z)             dz from dy and y
 =============  ===========================  ===================================
 identity       z                            dy
-relu           max(z, 0)                    dy where y > 0, else 0
+relu           max(z, 0)                    dy * (y > 0)
 leaky_relu     z if z > 0 else a*z (a >= 0) dy * (1 if y > 0 else a)
 sigmoid        1 / (1 + exp(-z)), stable    dy * y * (1 - y)
 tanh           tanh(z)                      dy * (1 - y^2)
@@ -65,7 +65,7 @@ def backward(name: str, dy: np.ndarray, y: np.ndarray, negative_slope: float = 0
     if name == "identity":
         return dy.copy()
     if name == "relu":
-        return np.where(y > 0, dy, 0).astype(y.dtype, copy=False)
+        return dy * (y > 0)
     if name == "leaky_relu":
         return dy * np.where(y > 0, one, y.dtype.type(negative_slope))
     if name == "sigmoid":

@@ -25,11 +25,13 @@ class NumpyOps(Ops):
     name = "numpy"
 
     def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
-        prod = (A.T if trans_a else A) @ (B.T if trans_b else B)
-        if beta == 0:
-            out[...] = alpha * prod
+        a, b = (A.T if trans_a else A), (B.T if trans_b else B)
+        if alpha == 1 and beta == 0:
+            np.matmul(a, b, out=out)  # no temporary
+        elif beta == 0:
+            out[...] = alpha * (a @ b)
         else:
-            out[...] = alpha * prod + beta * out
+            out[...] = alpha * (a @ b) + beta * out
 
     def _bias_act_forward(self, Z, b, act, out, slope):
         out[...] = activations.forward(activations.NAMES[act], Z + b, slope)

@@ -363,6 +363,8 @@ class Ops:
         beta1 = _checks.number(op, "beta1", beta1, low=0.0, high=1.0, high_open=True)
         beta2 = _checks.number(op, "beta2", beta2, low=0.0, high=1.0, high_open=True)
         eps = _checks.number(op, "eps", eps, low=0.0)
+        if eps == 0:
+            raise ValueError(f"{op}: argument 'eps' must be > 0, got 0.0")
         t = _checks.count(op, "t", t, 1)
         weight_decay = _checks.number(op, "weight_decay", weight_decay, low=0.0)
         nd = w.shape[0] if n_decay is None else _checks.count(op, "n_decay", n_decay, 0, w.shape[0])
