@@ -127,7 +127,7 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"argument 'y' must be 1-D integer class labels, got shape {arr.shape}"
             )
-        labels = arr.astype(np.int64)
+        labels = np.ascontiguousarray(arr, dtype=np.int64)
         if arr.dtype.kind == "f" and not np.array_equal(labels, arr):
             raise ValueError("argument 'y' must hold integer class labels, got fractions")
         if labels.size and (labels.min() < 0 or labels.max() >= n_outputs):

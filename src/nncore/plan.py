@@ -120,7 +120,8 @@ class TrainPlan:
         # optimizer settings, filled by configure()
         self.opt_code = 0
         self.hyper = np.zeros(len(HYPER_KEYS), np.float64)
-        self.s1 = self.s2 = np.zeros(0, net.dtype)
+        self._empty = np.zeros(0, net.dtype)
+        self.s1 = self.s2 = self._empty
         self.counters = np.zeros(2, np.int64)  # [optimizer step t, steps of the last call]
         self.fused_sgd = False
 
@@ -131,11 +132,11 @@ class TrainPlan:
         if kind not in OPTIMIZER_KINDS:
             raise ValueError(f"{op}: kind must be one of {OPTIMIZER_KINDS}, got {kind!r}")
         self.opt_code = OPTIMIZER_KINDS.index(kind)
-        self.hyper[:] = [float(hyper.get(key, 0.0)) for key in HYPER_KEYS]
+        for i, key in enumerate(HYPER_KEYS):  # element by element: no temporary array
+            self.hyper[i] = float(hyper.get(key, 0.0))
         p = self.net.w.shape
-        empty = np.zeros(0, self.net.dtype)
-        self.s1 = empty if s1 is None else s1
-        self.s2 = empty if s2 is None else s2
+        self.s1 = self._empty if s1 is None else s1
+        self.s2 = self._empty if s2 is None else s2
         for name, s in (("s1", self.s1), ("s2", self.s2)):
             if s.size:
                 _checks.floats(op, (name,), w=(self.net.w, 1), **{name: (s, 1)})
@@ -143,7 +144,8 @@ class TrainPlan:
         need = {"sgd": (self.hyper[1] > 0, False), "adam": (True, True)}[kind]
         if (need[0] and self.s1.shape != p) or (need[1] and self.s2.shape != p):
             raise ValueError(f"{op}: the {kind} state buffers must match the parameters")
-        self.counters[:] = [_checks.count(op, "t", t, 0), 0]
+        self.counters[0] = _checks.count(op, "t", t, 0)
+        self.counters[1] = 0
         # Plain SGD needs no gradient buffer: BLAS can apply the update in the dW GEMM.
         self.fused_sgd = kind == "sgd" and self.hyper[1] == 0
 
