@@ -20,7 +20,8 @@ pytestmark = pytest.mark.cython
 
 SHAPES = [(0, 5), (5, 0), (0, 0), (1, 1), (1, 7), (7, 1), (7, 13), (64, 33)]
 SHAPE_IDS = [f"{n}x{d}" for n, d in SHAPES]
-GEMM_SHAPES = [(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (7, 13, 5), (65, 33, 17), (2, 130, 3)]
+GEMM_SHAPES = [(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (1, 33, 17), (1, 0, 5),
+               (7, 13, 5), (65, 33, 17), (2, 130, 3)]
 
 Case = tuple[str, dict[str, Any]]
 
@@ -64,11 +65,13 @@ def test_gemm(rng, dtype, m, k, n, trans_a, trans_b, alpha, beta):
     _compare(case, dtype)
 
 
-def test_gemm_beta_zero_ignores_nan_in_out(ops, dtype):
-    A = np.ones((2, 3), dtype)
-    out = np.full((2, 2), np.nan, dtype)
-    ops.gemm(A, np.ones((3, 2), dtype), out)
-    np.testing.assert_array_equal(out, np.full((2, 2), 3, dtype))
+@pytest.mark.parametrize("m", [1, 2])  # m = 1 takes the GEMV path
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_beta_zero_ignores_nan_in_out(ops, dtype, m, trans_b):
+    A = np.ones((m, 3), dtype)
+    out = np.full((m, 2), np.nan, dtype)
+    ops.gemm(A, np.ones((2, 3) if trans_b else (3, 2), dtype), out, trans_b=trans_b)
+    np.testing.assert_array_equal(out, np.full((m, 2), 3, dtype))
 
 
 @pytest.mark.parametrize("n,d", SHAPES, ids=SHAPE_IDS)

@@ -32,6 +32,8 @@ class Loss:
     is_classifier: ClassVar[bool] = False
     #: True when the loss applies its own link to logits (last layer must be identity).
     takes_logits: ClassVar[bool] = False
+    #: The activation that turns logits into probabilities (classifiers).
+    link_activation: ClassVar[str] = "identity"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -110,6 +112,7 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "softmax_cross_entropy"
     kernel = "softmax_xent"
+    link_activation = "softmax"
     is_classifier = True
     takes_logits = True
 
@@ -163,6 +166,7 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     kernel = "sigmoid_bce"
+    link_activation = "sigmoid"
     is_classifier = True
     takes_logits = True
 
@@ -182,9 +186,12 @@ class BinaryCrossEntropy(Loss):
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         p = np.empty_like(outputs)
         ops.bias_act_forward(outputs, np.zeros(outputs.shape[1], outputs.dtype), "sigmoid", p)
-        if outputs.shape[1] == 1:
-            return np.hstack([1 - p, p])
-        return p
+        return self.probabilities(p)
+
+    @staticmethod
+    def probabilities(p: np.ndarray) -> np.ndarray:
+        """From per-unit sigmoids: ``[P(0), P(1)]`` columns for one unit, else as is."""
+        return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
 
     def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         labels = (outputs > 0).astype(np.int64)

@@ -18,7 +18,7 @@ from nncore import _checks
 from nncore.backend import get_ops
 from nncore.data import as_features
 from nncore.layers import Backprop, Dense
-from nncore.losses import Loss, get_loss
+from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import Optimizer
 from nncore.params import ParamStore
 from nncore.plan import NetPlan, TrainPlan
@@ -88,6 +88,7 @@ class Sequential:
         self.stop_training = False
         self._grad_buffers: dict[int, np.ndarray] = {}
         self._net: NetPlan | None = None
+        self._proba_net: tuple[str, NetPlan] | None = None
         self._train_plans: dict[tuple[int, str], TrainPlan] = {}
         # Training mutates shared buffers: one fit (or gradients) at a time per model.
         self._lock = threading.RLock()
@@ -143,6 +144,7 @@ class Sequential:
                             [lay.activation for lay in self.layers],
                             [lay.negative_slope for lay in self.layers],
                             self.params.w, self.params.g)
+        self._proba_net = None
         self._train_plans = {}
 
     def _train_plan(self, batch_size: int, loss: Loss) -> TrainPlan:
@@ -278,7 +280,16 @@ class Sequential:
         if self.loss is None or not self.loss.is_classifier:
             raise TypeError("predict_proba needs a classification loss (fit the model with "
                             "SoftmaxCrossEntropy or BinaryCrossEntropy)")
-        return self.loss.link(self.ops, self.predict_outputs(X))
+        # The link (softmax / sigmoid) runs inside the same forward call.
+        Xc = self._features(X)
+        assert self._net is not None
+        act = self.loss.link_activation
+        if self._proba_net is None or self._proba_net[0] != act:
+            self._proba_net = (act, self._net.with_output(act))
+        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
+        with self._threads():
+            self.ops.mlp_forward(self._proba_net[1], Xc, out)
+        return BinaryCrossEntropy.probabilities(out) if act == "sigmoid" else out
 
     def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:
         """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""

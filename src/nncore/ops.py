@@ -391,8 +391,7 @@ class Ops:
         _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
         _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
         _checks.no_alias(op, "out", out, "X", X, allow_same=False)
-        hidden = int(net.sizes[1:-1].max()) if net.n_layers > 1 else 0
-        work = np.empty(2 * X.shape[0] * hidden, X.dtype)
+        work = np.empty(2 * X.shape[0] * net.max_hidden, X.dtype)
         self._mlp_forward(net, X, out, work)
 
     def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,

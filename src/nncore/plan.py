@@ -56,6 +56,16 @@ class NetPlan:
         _checks.shape(op, "g", g, (size,))
         _checks.no_alias(op, "g", g, "w", w, allow_same=False)
         self.w, self.g = w, g
+        # Widest hidden layer: the ping-pong scratch of mlp_forward (0 for one layer).
+        self.max_hidden = int(self.sizes[1:-1].max()) if len(self.acts) > 1 else 0
+
+    def with_output(self, activation: str) -> NetPlan:
+        """The same network (sharing ``w`` and ``g``) with another last activation.
+
+        Prediction uses it to fold a loss's link (softmax, sigmoid) into the forward call.
+        """
+        acts = [activations.NAMES[a] for a in self.acts]
+        return NetPlan(self.sizes, [*acts[:-1], activation], self.slopes, self.w, self.g)
 
     @property
     def n_layers(self) -> int:
