@@ -199,3 +199,25 @@ def test_binary_cross_entropy_shapes():
     assert model.predict_proba(X).shape == (100, 2)
     with pytest.raises(ValueError, match="0/1 labels"):
         model.fit(X, y * 2)
+
+
+def test_pickle_round_trip_keeps_training_what_predicts(ops, moons):
+    import pickle
+
+    X, y = moons
+    model = _model(ops.name, seed=4)
+    model.fit(X, y, epochs=2, loss=nncore.SoftmaxCrossEntropy(), optimizer=nncore.Adam())
+    twin = pickle.loads(pickle.dumps(model))
+    assert twin.ops.name == ops.name and twin.dtype == model.dtype
+    np.testing.assert_array_equal(twin.predict_proba(X), model.predict_proba(X))
+    for layer, (W, b) in zip(twin.layers, twin.params.views(twin.params.w), strict=True):
+        assert np.shares_memory(layer.W, twin.params.w)
+        np.testing.assert_array_equal(layer.W, W)
+        np.testing.assert_array_equal(layer.b, b)
+    before = twin.predict_proba(X)
+    original = model.predict_proba(X)
+    twin.fit(X, y, epochs=1)
+    assert np.abs(twin.predict_proba(X) - before).max() > 0  # training reaches predict
+    np.testing.assert_array_equal(model.predict_proba(X), original)  # nothing shared
+    unbuilt = pickle.loads(pickle.dumps(_model(ops.name)))
+    assert not unbuilt.built

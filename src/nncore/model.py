@@ -357,6 +357,31 @@ class Sequential:
             twin.set_weights(self.get_weights())
         return twin
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        # Views, plans, the backend object and the lock are rebuilt on unpickling, so
+        # the restored model trains the very parameters it predicts with.
+        return {
+            "layers": [layer.get_config() for layer in self.layers],
+            "dtype": self.dtype.name, "backend": self.ops.name, "seed": self.seed,
+            "loss": self.loss, "optimizer": self.optimizer, "n_threads": self.n_threads,
+            "rng": self._rng.bit_generator.state,
+            "n_features": self.n_features,
+            "weights": None if self.params is None else self.params.w.copy(),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            [Dense(**cfg) for cfg in state["layers"]], dtype=state["dtype"],
+            backend=state["backend"], seed=state["seed"], loss=state["loss"],
+            n_threads=state["n_threads"])
+        self.optimizer = state["optimizer"]
+        self._rng.bit_generator.state = state["rng"]
+        if state["weights"] is not None:
+            self.build(state["n_features"])
+            assert self.params is not None
+            self.params.w[...] = state["weights"]
+
 
 def _same_length(X: np.ndarray, y: np.ndarray) -> None:
     if len(X) != len(y):
