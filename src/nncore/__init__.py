@@ -6,6 +6,14 @@
 
 from nncore import activations
 from nncore.backend import HAS_KERNELS, get_ops
+from nncore.callbacks import (
+    Callback,
+    CosineDecay,
+    EarlyStopping,
+    ExponentialDecay,
+    LearningRateSchedule,
+    StepDecay,
+)
 from nncore.cython_ops import CythonOps
 from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
@@ -15,13 +23,38 @@ from nncore.model import Sequential
 from nncore.numpy_ops import NumpyOps
 from nncore.ops import Ops
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
+from nncore.progress import ProgressBar
 from nncore.training import History
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "HAS_KERNELS", "MSE", "SGD", "Adam", "AdamW", "BinaryCrossEntropy", "CythonOps", "Dense",
-    "History", "Loss", "NumpyOps", "Ops", "Optimizer", "Sequential", "SoftmaxCrossEntropy",
-    "__version__", "activations", "check_gradients", "get_ops", "make_moons",
+    "HAS_KERNELS",
+    "MSE",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "BinaryCrossEntropy",
+    "Callback",
+    "CosineDecay",
+    "CythonOps",
+    "Dense",
+    "EarlyStopping",
+    "ExponentialDecay",
+    "History",
+    "LearningRateSchedule",
+    "Loss",
+    "NumpyOps",
+    "Ops",
+    "Optimizer",
+    "ProgressBar",
+    "Sequential",
+    "SoftmaxCrossEntropy",
+    "StepDecay",
+    "__version__",
+    "activations",
+    "check_gradients",
+    "get_ops",
+    "make_moons",
     "train_test_split",
 ]

@@ -243,8 +243,9 @@ class Sequential:
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
-            seed: int | None = None, shuffle: bool = True, verbose: int = 0,
-            callbacks: Iterable[Any] | None = None) -> Any:
+            seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
+            callbacks: Iterable[Any] | None = None, validation_data: Any = None,
+            validation_split: float = 0.0, metrics: Sequence[str] | None = None) -> Any:
         """Train with gradient descent; see ``nncore.training.fit`` for the parameters.
 
         Returns
@@ -255,7 +256,9 @@ class Sequential:
         from nncore.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
+                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose, callbacks=callbacks,
+                   validation_data=validation_data, validation_split=validation_split,
+                   metrics=metrics)
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
@@ -295,11 +298,20 @@ class Sequential:
         """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""
         chosen = self._loss(loss)
         targets = chosen.targets(y, self.n_outputs, self.dtype)
-        out = self.predict_outputs(X)
-        _same_length(out, targets)
-        result = {"loss": chosen(self.ops, out, targets, np.empty_like(out))}
-        if chosen.is_classifier:
-            result["accuracy"] = chosen.accuracy(self.ops, out, targets)
+        Xc = self._features(X)
+        _same_length(Xc, targets)
+        return self._score(Xc, targets, chosen, chosen.is_classifier)
+
+    def _score(self, Xc: np.ndarray, targets: np.ndarray, loss: Loss,
+               accuracy: bool) -> dict[str, float]:
+        """Loss (and accuracy) on converted data: one forward call, one loss kernel."""
+        assert self._net is not None
+        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
+        with self._threads():
+            self.ops.mlp_forward(self._net, Xc, out)
+        result = {"loss": loss(self.ops, out, targets, np.empty_like(out))}
+        if accuracy:
+            result["accuracy"] = loss.accuracy(self.ops, out, targets)
         return result
 
     def gradients(self, X: Any, y: Any, loss: Loss | str | None = None
@@ -356,6 +368,36 @@ class Sequential:
         if self.params is not None:
             twin.set_weights(self.get_weights())
         return twin
+
+    def summary(self, print_fn: Any = print) -> str:
+        """Print (with ``print_fn``; None to stay silent) and return a table of the layers:
+        output shapes, activations and parameter counts."""
+        rows = [("layer", "output shape", "activation", "params")]
+        n_in = self.n_features
+        total = 0
+        for i, layer in enumerate(self.layers):
+            count = None if n_in is None else n_in * layer.units + layer.units
+            total += count or 0
+            act = layer.activation + (f"({layer.negative_slope:g})"
+                                      if layer.activation == "leaky_relu" else "")
+            rows.append((f"dense_{i}", f"(n, {layer.units})", act,
+                         "?" if count is None else f"{count:,}"))
+            n_in = layer.units
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "  ".join("-" * w for w in widths)
+        fmt = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  "
+               f"{r[3]:>{widths[3]}}" for r in rows]
+        inputs = "unknown until the first data" if self.n_features is None else (
+            f"(n, {self.n_features})")
+        loss = "none yet" if self.loss is None else type(self.loss).__name__
+        text = "\n".join([
+            f"Sequential: input {inputs}, {self.dtype.name}, backend {self.ops.name}, "
+            f"loss {loss}", line, fmt[0], line, *fmt[1:], line,
+            f"total parameters: {total:,}" if self.built else "total parameters: not built",
+        ])
+        if print_fn is not None:
+            print_fn(text)
+        return text
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

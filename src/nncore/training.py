@@ -9,9 +9,7 @@ descent: ``"full"`` (one step per epoch), ``1`` (stochastic) or ``n`` (mini-batc
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +19,9 @@ from nncore.callbacks import Callback, EpochFn, as_callbacks
 from nncore.data import resolve_batch_size
 from nncore.losses import Loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
+from nncore.progress import ProgressBar, resolve_verbose
+
+METRICS = ("accuracy",)
 
 
 class History(Callback):
@@ -49,26 +50,12 @@ class History(Callback):
         return None
 
 
-class _PrintEpochs(Callback):
-    """``verbose=1``: one line per epoch on stderr."""
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        now = time.perf_counter()
-        items = "  ".join(f"{k} {v:.6f}" for k, v in logs.items())
-        print(f"epoch {epoch + 1}/{self.epochs}  {items}  ({now - self.start:.3f} s)",
-              file=sys.stderr)
-        self.start = now
-        return None
-
-
 def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
         optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
-        seed: int | None = None, shuffle: bool = True, verbose: int = 0,
-        callbacks: Iterable[Callback | EpochFn] | None = None) -> History:
+        seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
+        callbacks: Iterable[Callback | EpochFn] | None = None,
+        validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.0,
+        metrics: Sequence[str] | None = None) -> History:
     """Train ``model`` on ``(X, y)``.
 
     Parameters
@@ -93,10 +80,21 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
         Seed for this call's shuffling; default: the model's own generator.
     shuffle : bool
         Reshuffle the samples every epoch.
-    verbose : int
-        0: silent; 1: one line per epoch on stderr.
+    verbose : {"auto", 0, 1, 2}
+        0: silent; 1: a progress bar redrawn per epoch in a terminal (one line per epoch
+        elsewhere); 2: one line per epoch; "auto": 1 when stderr is a terminal, else 0.
     callbacks : list of Callback or callable, optional
-        The per-epoch hook: each is called after every epoch with ``(epoch, logs)``.
+        The per-epoch hook: each is called after every epoch with ``(epoch, logs)``,
+        e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``.
+    validation_data : (X_val, y_val), optional
+        Evaluated after every epoch: ``val_loss`` (and ``val_<metric>``) in the logs.
+    validation_split : float
+        Fraction in (0, 1) of the samples, taken from the end before any shuffling, held
+        out as validation data (ignored when ``validation_data`` is given).
+    metrics : list of str, optional
+        Extra per-epoch metrics: ``"accuracy"`` (classification losses). Computed on the
+        whole training set with the weights at the end of the epoch, and on the
+        validation data; by default only losses are reported (no extra pass).
 
     Returns
     -------
@@ -114,6 +112,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
     opt = get_optimizer(optimizer)
     epochs = _checks.count("", "epochs", epochs, 1)
     hooks = as_callbacks(callbacks)
+    wanted = _metrics(metrics, chosen)
+    level = resolve_verbose(verbose)
     with model._lock, model._threads():
         Xc = model._features(X, build=True)
         targets = chosen.targets(y, model.n_outputs, model.dtype)
@@ -123,14 +123,16 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
             )
         if len(Xc) == 0:
             raise ValueError("argument 'X' is empty: need at least one sample to fit")
+        Xc, targets, val = _validation(model, chosen, Xc, targets, validation_data,
+                                       validation_split)
         model.loss, model.optimizer = chosen, opt
         plan = model._train_plan(resolve_batch_size(batch_size, len(Xc)), chosen)
         rng = model._rng if seed is None else np.random.default_rng(seed)
         order = np.arange(len(Xc), dtype=np.int64)
         history = History()
-        hooks = [*hooks, history]
-        if verbose:
-            hooks.insert(0, _PrintEpochs(epochs))
+        if level:
+            hooks.append(ProgressBar(epochs, len(Xc), redraw=None if level == 1 else False))
+        hooks.append(history)
         model.stop_training = False
         for cb in hooks:
             cb.on_train_begin(model)
@@ -143,6 +145,11 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
             finally:
                 opt.set_step(plan.step)
             logs = {"loss": mean_loss}
+            if "accuracy" in wanted:
+                logs["accuracy"] = model._score(Xc, targets, chosen, True)["accuracy"]
+            if val is not None:
+                scores = model._score(val[0], val[1], chosen, "accuracy" in wanted)
+                logs.update({f"val_{k}": v for k, v in scores.items()})
             stop = False
             for cb in hooks:
                 stop = bool(cb.on_epoch_end(epoch, logs)) or stop
@@ -151,3 +158,39 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
         for cb in hooks:
             cb.on_train_end(model)
     return history
+
+
+def _metrics(metrics: Sequence[str] | None, loss: Loss) -> tuple[str, ...]:
+    names = tuple(metrics or ())
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"argument 'metrics': unknown metric {name!r}; expected one of "
+                             f"{', '.join(map(repr, METRICS))}")
+        if name == "accuracy" and not loss.is_classifier:
+            raise ValueError("metric 'accuracy' needs a classification loss")
+    return names
+
+
+def _validation(model: Any, loss: Loss, X: np.ndarray, targets: np.ndarray,
+                data: tuple[Any, Any] | None, split: float
+                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Convert ``validation_data``, or hold out the last ``split`` of the samples."""
+    if data is not None:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError("argument 'validation_data' must be a pair (X_val, y_val)")
+        Xv = model._features(data[0])
+        tv = loss.targets(data[1], model.n_outputs, model.dtype)
+        if len(Xv) != len(tv) or len(Xv) == 0:
+            raise ValueError("argument 'validation_data': X_val and y_val must be non-empty "
+                             f"and of one length, got {len(Xv)} and {len(tv)}")
+        return X, targets, (Xv, tv)
+    split = _checks.number("", "validation_split", split, low=0.0, high=1.0, high_open=True)
+    if split == 0:
+        return X, targets, None
+    n_val = round(len(X) * split)
+    if not 0 < n_val < len(X):
+        raise ValueError(f"argument 'validation_split' = {split} leaves no training or no "
+                         f"validation samples out of {len(X)}")
+    cut = len(X) - n_val
+    return X[:cut], targets[:cut], (X[cut:], targets[cut:])
+

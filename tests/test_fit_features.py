@@ -1,0 +1,164 @@
+"""fit's features: validation, metrics, early stopping, schedules, progress, summary."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+import nncore
+
+
+@pytest.fixture
+def moons():
+    return nncore.make_moons(400, noise=0.2, seed=3)
+
+
+def _model(backend: str, seed: int = 0) -> nncore.Sequential:
+    return nncore.Sequential([nncore.Dense(16, "relu"), nncore.Dense(2)], backend=backend,
+                             seed=seed)
+
+
+def test_validation_data_and_metrics_are_recorded(ops, moons):
+    X, y = moons
+    history = _model(ops.name).fit(X[:300], y[:300], epochs=4, loss="softmax_cross_entropy",
+                                   optimizer=nncore.Adam(lr=0.01),
+                                   validation_data=(X[300:], y[300:]),
+                                   metrics=["accuracy"], verbose=0)
+    h = history.history
+    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 4 for v in h.values())
+    assert all(0 <= a <= 1 for a in h["accuracy"] + h["val_accuracy"])
+    assert h["val_loss"][-1] < h["val_loss"][0]
+
+
+def test_validation_matches_evaluate(ops, moons):
+    X, y = moons
+    model = _model(ops.name)
+    history = model.fit(X[:300], y[:300], epochs=2, loss="softmax_cross_entropy",
+                        validation_data=(X[300:], y[300:]), metrics=["accuracy"], verbose=0)
+    final = model.evaluate(X[300:], y[300:])
+    assert history.history["val_loss"][-1] == pytest.approx(final["loss"], rel=1e-6)
+    assert history.history["val_accuracy"][-1] == final["accuracy"]
+
+
+def test_validation_split_holds_out_the_last_samples(ops, moons):
+    X, y = moons
+    seen = []
+    model = _model(ops.name)
+    model.fit(X, y, epochs=1, batch_size="full", loss="softmax_cross_entropy",
+              validation_split=0.25, verbose=0,
+              callbacks=[lambda e, logs: seen.append(dict(logs))])
+    assert "val_loss" in seen[0]
+    assert seen[0]["val_loss"] == pytest.approx(model.evaluate(X[300:], y[300:])["loss"],
+                                                rel=1e-6)
+    with pytest.raises(ValueError, match="'validation_split'"):
+        model.fit(X, y, validation_split=1.0)
+    with pytest.raises(ValueError, match="'validation_split'"):
+        model.fit(X[:2], y[:2], validation_split=0.1)
+    with pytest.raises(TypeError, match="'validation_data'"):
+        model.fit(X, y, validation_data=X)
+    with pytest.raises(ValueError, match="'metrics'"):
+        model.fit(X, y, metrics=["f1"])
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(ops, moons):
+    X, y = moons
+    model = _model(ops.name)
+    stopper = nncore.EarlyStopping(monitor="val_loss", patience=2)
+    # A learning rate far too high makes the validation loss bounce: it must stop early.
+    snapshots = []
+    history = model.fit(X[:300], y[:300], epochs=200, batch_size=8,
+                        optimizer=nncore.SGD(lr=2.0), loss="softmax_cross_entropy",
+                        validation_data=(X[300:], y[300:]), verbose=0,
+                        callbacks=[stopper,
+                                   lambda e, logs: snapshots.append(model.params.w.copy())])
+    assert stopper.stopped_epoch is not None and len(history.epoch) < 200
+    assert len(history.epoch) == stopper.stopped_epoch + 1
+    best = int(np.nanargmin(history.history["val_loss"]))
+    assert stopper.best_epoch == best
+    np.testing.assert_array_equal(model.params.w, snapshots[best])
+    assert model.evaluate(X[300:], y[300:])["loss"] == pytest.approx(
+        history.history["val_loss"][best], rel=1e-5)
+
+
+def test_early_stopping_on_training_loss_without_validation(ops, moons):
+    X, y = moons
+    stopper = nncore.EarlyStopping(patience=0, min_delta=10.0)  # nothing improves by 10
+    history = _model(ops.name).fit(X, y, epochs=20, loss="softmax_cross_entropy",
+                                   callbacks=[stopper], verbose=0)
+    assert len(history.epoch) == 2 and stopper.best_epoch == 0
+    with pytest.raises(KeyError, match="monitor"):
+        _model(ops.name).fit(X, y, loss="softmax_cross_entropy", verbose=0,
+                             callbacks=[nncore.EarlyStopping(monitor="val_f1")])
+
+
+@pytest.mark.parametrize("schedule,expected", [
+    (nncore.StepDecay(step_size=2, gamma=0.5), [0.1, 0.1, 0.05, 0.05, 0.025]),
+    (nncore.ExponentialDecay(gamma=0.9), [0.1 * 0.9**e for e in range(5)]),
+    (nncore.CosineDecay(epochs=4, min_lr=0.01),
+     [0.01 + 0.09 * (1 + math.cos(math.pi * min(e, 4) / 4)) / 2 for e in range(5)]),
+    (nncore.LearningRateSchedule(lambda e, lr: lr / (1 + e)), [0.1 / (1 + e) for e in range(5)]),
+], ids=["step", "exponential", "cosine", "function"])
+def test_learning_rate_schedules(ops, moons, schedule, expected):
+    X, y = moons
+    opt = nncore.SGD(lr=0.1)
+    history = _model(ops.name).fit(X, y, epochs=5, optimizer=opt, verbose=0,
+                                   loss="softmax_cross_entropy", callbacks=[schedule])
+    np.testing.assert_allclose(history.history["lr"], expected, rtol=1e-12)
+    assert opt.lr == 0.1  # restored for the next fit
+
+
+def test_schedule_changes_what_the_native_epoch_does(moons):
+    # lr 0 from epoch 1 on: the weights must not move after the first epoch.
+    X, y = moons
+    model = _model("numpy")
+    snaps = []
+    model.fit(X, y, epochs=3, optimizer=nncore.SGD(lr=0.1), loss="softmax_cross_entropy",
+              verbose=0, callbacks=[nncore.LearningRateSchedule(lambda e, lr: lr * (e == 0)),
+                                    lambda e, logs: snaps.append(model.params.w.copy())])
+    np.testing.assert_array_equal(snaps[1], snaps[0])
+    np.testing.assert_array_equal(snaps[2], snaps[0])
+
+
+def test_progress_bar_redraws_in_a_terminal_and_prints_lines_elsewhere(moons):
+    X, y = moons
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, plain = Tty(), io.StringIO()
+    for stream in (tty, plain):
+        bar = nncore.ProgressBar(epochs=3, n_samples=len(X), stream=stream)
+        _model("numpy").fit(X, y, epochs=3, loss="softmax_cross_entropy", verbose=0,
+                            callbacks=[bar])
+    assert tty.getvalue().count("\r") == 3 and "ETA" in tty.getvalue()
+    assert tty.getvalue().endswith("\n") and "samples/s" in tty.getvalue()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("epoch 3/3  loss ")
+    assert "samples/s" in lines[0]
+
+
+def test_verbose_auto_is_silent_when_not_a_terminal(moons, capsys):
+    X, y = moons
+    _model("numpy").fit(X, y, epochs=2, loss="softmax_cross_entropy")
+    assert capsys.readouterr().err == ""
+    _model("numpy").fit(X, y, epochs=2, loss="softmax_cross_entropy", verbose=2)
+    assert len(capsys.readouterr().err.splitlines()) == 2
+    with pytest.raises(ValueError, match="'verbose'"):
+        _model("numpy").fit(X, y, loss="softmax_cross_entropy", verbose=3)
+
+
+def test_summary_lists_layers_and_parameter_counts():
+    model = nncore.Sequential([nncore.Dense(64, "relu"), nncore.Dense(10)])
+    text = model.summary(print_fn=None)
+    assert "not built" in text and "?" in text
+    model.build(784)
+    lines: list[str] = []
+    text = model.summary(print_fn=lines.append)
+    assert lines == [text]
+    assert "50,240" in text and "650" in text and "total parameters: 50,890" in text
+    assert "(n, 784)" in text and "relu" in text
