@@ -1,0 +1,392 @@
+"""The machinery behind ``nncore.sklearn``: scikit-learn's MLP semantics on ``Sequential``.
+
+``_BaseMLP.fit`` validates the data with scikit-learn's utilities, builds an
+``nncore.Sequential`` (hidden layers with the activation, an identity output layer) whose
+weights are drawn as scikit-learn draws them, and trains it with ONE ``model.fit(epochs=
+max_iter)`` call. Everything scikit-learn does between two iterations (the loss curve,
+the ``tol``/``n_iter_no_change`` test, the ``invscaling``/``adaptive`` learning rates,
+early stopping on a validation split) runs in ``_IterationMonitor``, the per-epoch hook
+of ``nncore.training.fit``.
+
+Scales. scikit-learn's gradient at the output is ``(prediction - y) / batch_rows`` for
+every loss; nncore's fused losses average over the outputs as well, and its MSE is not
+halved. With ``c`` the ratio (nncore / scikit-learn) of the gradients, we train with
+SGD's ``lr / c`` and Adam's ``eps * c``, and ``weight_decay = c * alpha / batch_size``,
+which makes the updates those of scikit-learn (exactly so for SGD; see the estimators'
+Notes for Adam). ``loss_curve_`` is reported on scikit-learn's scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+from itertools import pairwise
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from nncore.callbacks import Callback
+from nncore.layers import Dense
+from nncore.losses import Loss
+from nncore.model import Sequential
+from nncore.optimizers import SGD, Adam, Optimizer
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _sk_validate_data
+except ImportError:  # pragma: no cover - scikit-learn < 1.6
+    _sk_validate_data = None
+
+#: scikit-learn's activation names -> nncore's.
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+#: nncore loss name -> (gradient ratio c, loss-curve factor), as functions of n_outputs.
+_SCALES = {
+    "mse": lambda k: (2.0 / k, 0.5),                      # sklearn: half the mean square
+    "binary_cross_entropy": lambda k: (1.0 / k, float(k)),  # sklearn: summed over outputs
+    "softmax_cross_entropy": lambda k: (1.0, 1.0),
+}
+
+
+def validate_data(estimator: BaseEstimator, X: Any, y: Any = "no_validation",
+                  **kwargs: Any) -> Any:
+    """scikit-learn's ``validate_data`` (>= 1.6), or ``BaseEstimator._validate_data``."""
+    if _sk_validate_data is not None:
+        return _sk_validate_data(estimator, X, y, **kwargs)
+    return estimator._validate_data(X, y, **kwargs)  # pragma: no cover
+
+
+class _IterationMonitor(Callback):
+    """The per-epoch hook: what scikit-learn's ``_fit_stochastic`` does after an epoch."""
+
+    def __init__(self, est: _BaseMLP, n_train: int, n_batches: int,
+                 val: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.est, self.n_train, self.n_batches, self.val = est, n_train, n_batches, val
+        self.converged = False
+
+    def _sq_norm(self) -> float:
+        w = self.model.params.w[: self.model.params.n_weights]
+        return float(np.dot(w, w))
+
+    def on_train_begin(self, model: Any) -> None:
+        self.model = model
+        self._sq = self._sq_norm()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        est = self.est
+        # sklearn adds 0.5 alpha ||W||^2 / rows to each batch's loss; the batches are
+        # weighted by rows, so an epoch adds n_batches 0.5 alpha ||W||^2 / n. ||W||^2 is
+        # taken as the mean of its values at the start and the end of the epoch.
+        sq = self._sq_norm()
+        penalty = 0.5 * est.alpha * self.n_batches * 0.5 * (self._sq + sq) / self.n_train
+        self._sq = sq
+        est.loss_ = float(logs["loss"]) * est._loss_scale + penalty
+        est.loss_curve_.append(est.loss_)
+        est.n_iter_ += 1
+        est.t_ += self.n_train
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        est._update_no_improvement_count(self.model, self.val)
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            est._learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = ("Validation score did not improve" if self.val is not None
+                    else "Training loss did not improve")
+            msg = (f"{what} more than tol={est.tol:f} for {est.n_iter_no_change} "
+                   "consecutive epochs.")
+            if est.solver == "sgd" and est.learning_rate == "adaptive" and (
+                    est._learning_rate > 1e-6):
+                est._learning_rate /= 5.0
+                est._no_improvement_count = 0
+                if est.verbose:
+                    print(f"{msg} Setting learning rate to {est._learning_rate:f}")
+            else:
+                if est.verbose:
+                    print(msg + " Stopping.")
+                self.converged = True
+                return True
+        est._sync_optimizer()  # the next epoch's native call reads optimizer.lr
+        return None
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared by ``MLPClassifier`` and ``MLPRegressor``; see their docstrings."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        # nncore's SGD needs momentum < 1 (scikit-learn also accepts 1).
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "dtype": [StrOptions({"float32", "float64"}), None],
+        "backend": [StrOptions({"auto", "cython", "numpy"}), None],
+    }
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
+                 dtype: str | None = None, backend: str | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.backend = backend
+
+    # ------------------------------------------------------------------ subclass hooks
+    _is_regressor: ClassVar[bool] = False
+
+    def _encode_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
+                        dtype: np.dtype, classes: Any) -> tuple[np.ndarray, Loss, str]:
+        """Targets in the nncore loss's format, the loss, and ``out_activation_``."""
+        raise NotImplementedError
+
+    def _stratify(self, targets: np.ndarray) -> np.ndarray | None:
+        """Labels to stratify the early-stopping split on (None: no stratification)."""
+        return None
+
+    # ------------------------------------------------------------------ fitted state
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out): views into ``model_``."""
+        if not hasattr(self, "model_"):
+            raise AttributeError("'coefs_' is not available before fit")
+        return [W for W, _ in self.model_.params.views(self.model_.params.w)]
+
+    @coefs_.setter
+    def coefs_(self, value: list[Any]) -> None:
+        self.model_.set_weights(list(zip(value, self.intercepts_, strict=True)))
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, ``intercepts_[i]`` of shape (n_out,): views into ``model_``."""
+        if not hasattr(self, "model_"):
+            raise AttributeError("'intercepts_' is not available before fit")
+        return [b for _, b in self.model_.params.views(self.model_.params.w)]
+
+    @intercepts_.setter
+    def intercepts_(self, value: list[Any]) -> None:
+        self.model_.set_weights(list(zip(self.coefs_, value, strict=True)))
+
+    # ------------------------------------------------------------------ fitting
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if any(int(s) != s or s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _initialize(self, n_features: int, hidden: list[int], n_outputs: int,
+                    dtype: np.dtype, rs: np.random.RandomState) -> None:
+        """Build ``model_`` with scikit-learn's (Glorot) initialisation and reset state."""
+        act = ACTIVATIONS[self.activation]
+        layers = [Dense(h, activation=act) for h in hidden] + [Dense(n_outputs)]
+        model = Sequential(layers, dtype=dtype, backend=self.backend, seed=0)
+        model.build(n_features)
+        units = [n_features, *hidden, n_outputs]
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        weights = []
+        for fan_in, fan_out in pairwise(units):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W = rs.uniform(-bound, bound, (fan_in, fan_out))
+            weights.append((W, rs.uniform(-bound, bound, fan_out)))
+        model.set_weights(weights)
+        self.model_ = model
+        self.n_iter_, self.t_ = 0, 0
+        self.n_layers_, self.n_outputs_ = len(units), n_outputs
+        self._optimizer: Optimizer | None = None
+        self._best_weights = model.params.w.copy()
+        self.loss_curve_: list[float] = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -np.inf
+            self.best_loss_: float | None = None
+        else:
+            self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
+                np.inf, None, None)
+
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        self._validate_params()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "model_") or not (self.warm_start or incremental)
+        if first_pass:
+            dtype: Any = [np.float64, np.float32] if self.dtype is None else self.dtype
+        else:
+            dtype = self.model_.dtype
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=first_pass,
+                             y_numeric=self._is_regressor)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        targets, loss, out_activation = self._encode_targets(y, first_pass, incremental,
+                                                             X.dtype, classes)
+        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        rs = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(X.shape[1], hidden, n_outputs, X.dtype, rs)
+        elif ([lay.units for lay in self.model_.layers] != [*hidden, n_outputs]
+              or (hidden and self.model_.layers[0].activation != ACTIVATIONS[self.activation])):
+            raise ValueError(
+                "warm_start/partial_fit: hidden_layer_sizes, activation and the number of "
+                f"outputs must stay those of the fitted model ({self.model_!r})")
+        self.out_activation_ = out_activation
+        self._grad_scale, self._loss_scale = _SCALES[loss.name](n_outputs)
+        if self.early_stopping:
+            X, targets, val = self._split(X, targets, rs)
+            if self.validation_scores_ is None:  # warm start after a fit without it
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        else:
+            val = None
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
+                              "is going to be clipped", stacklevel=3)
+            batch = int(np.clip(self.batch_size, 1, n))
+        if not incremental or self._optimizer is None:
+            self._optimizer = self._new_optimizer()
+        self._weight_decay = self.alpha / batch * self._grad_scale
+        self._sync_optimizer()
+        monitor = _IterationMonitor(self, n, -(-n // batch), val)
+        self.n_iter_ = 0
+        seed = int(rs.randint(np.iinfo(np.int32).max)) if self.shuffle else None
+        try:
+            self.model_.fit(X, targets, epochs=1 if incremental else self.max_iter,
+                            batch_size=batch, optimizer=self._optimizer, loss=loss,
+                            seed=seed, shuffle=self.shuffle, verbose=0, callbacks=[monitor])
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        else:
+            if not (incremental or monitor.converged) and self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                    "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        if self.early_stopping:
+            self.model_.params.w[...] = self._best_weights
+        if not np.isfinite(self.model_.params.w).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+        return self
+
+    def _new_optimizer(self) -> Optimizer:
+        self._learning_rate = float(self.learning_rate_init)
+        if self.solver == "sgd":
+            return SGD(lr=self.learning_rate_init, momentum=self.momentum,
+                       nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
+        return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
+                    eps=self.epsilon * self._grad_scale)
+
+    def _sync_optimizer(self) -> None:
+        """Put the current learning rate and L2 term, in nncore's scale, on the optimizer."""
+        opt = self._optimizer
+        assert opt is not None
+        opt.weight_decay = self._weight_decay  # type: ignore[attr-defined]
+        if isinstance(opt, SGD):
+            opt.lr = self._learning_rate / self._grad_scale
+
+    def _split(self, X: np.ndarray, targets: np.ndarray, rs: np.random.RandomState
+               ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Hold out ``validation_fraction`` (stratified for classes when possible)."""
+        stratify = self._stratify(targets)
+        if stratify is not None:
+            counts = np.bincount(stratify)
+            n_val = int(np.ceil(self.validation_fraction * len(X)))
+            if counts[counts > 0].min() < 2 or not (
+                    np.count_nonzero(counts) <= n_val <= len(X) - np.count_nonzero(counts)):
+                stratify = None
+        X_tr, X_val, t_tr, t_val = train_test_split(
+            X, targets, random_state=rs, test_size=self.validation_fraction,
+            stratify=stratify)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        return X_tr, t_tr, (X_val, t_val)
+
+    def _update_no_improvement_count(self, model: Sequential,
+                                     val: tuple[np.ndarray, np.ndarray] | None) -> None:
+        if val is not None:
+            score = self._validation_score(model, *val)
+            assert self.validation_scores_ is not None
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            best = self.best_validation_score_
+            assert best is not None
+            if score < best + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > best:
+                self.best_validation_score_ = score
+                self._best_weights = model.params.w.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
+        """Accuracy (classifier) or R² (regressor) on encoded validation targets."""
+        raise NotImplementedError
+
+    def _outputs(self, X: Any, proba: bool = False) -> np.ndarray:
+        """Validate ``X`` and run the network: raw outputs, or probabilities."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        return self.model_.predict_proba(X) if proba else self.model_.predict_outputs(X)
