@@ -17,6 +17,7 @@ from nncore.callbacks import (
 from nncore.cython_ops import CythonOps
 from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
+from nncore.io import load
 from nncore.layers import Dense
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nncore.model import Sequential
@@ -55,6 +56,7 @@ __all__ = [
     "activations",
     "check_gradients",
     "get_ops",
+    "load",
     "make_moons",
     "train_test_split",
 ]

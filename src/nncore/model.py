@@ -424,6 +424,12 @@ class Sequential:
             assert self.params is not None
             self.params.w[...] = state["weights"]
 
+    def save(self, path: Any, *, classes: Any = None, metadata: Any = None) -> Any:
+        """Write the model to one ``.npz`` file, atomically; see ``nncore.io.save``."""
+        from nncore.io import save
+
+        return save(self, path, classes=classes, metadata=metadata)
+
 
 def _same_length(X: np.ndarray, y: np.ndarray) -> None:
     if len(X) != len(y):

@@ -1,0 +1,158 @@
+"""``nncore train`` and ``nncore predict``: models from and for data files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import nncore
+from nncore import io
+from nncore.tabular import TableError, apply_standardisation, infer_task, read_table
+from nncore.tabular import standardisation as fit_standardisation
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``train`` and ``predict`` on the ``nncore`` sub-command parser."""
+    p = sub.add_parser(
+        "train", help="train an MLP on a .csv or .npz file and save it",
+        description="Train an MLP on a table: numeric feature columns and a target column "
+        "(class labels or values). Features are standardised (mean 0, scale 1) unless "
+        "--no-standardize; the model file records the columns, classes and scaling, so "
+        "'nncore predict' applies it to new files by column name.")
+    p.add_argument("data", help=".csv with a header row, or .npz with arrays X and y")
+    p.add_argument("--target", default=None,
+                   help="target column (csv, required) or array name (npz, default y)")
+    p.add_argument("--hidden", default="64,32", metavar="64,32",
+                   help="hidden layer widths, comma-separated ('' for none; default 64,32)")
+    p.add_argument("--activation", default="relu", choices=list(nncore.activations.NAMES),
+                   help="hidden activation (relu)")
+    p.add_argument("--epochs", type=int, default=20, help="passes over the data (20)")
+    p.add_argument("--batch-size", default="32",
+                   help="rows per step: an integer, or 'full' (32)")
+    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"],
+                   help="optimizer (adam)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (0.001)")
+    p.add_argument("--task", default="auto", choices=["auto", "classify", "regress"],
+                   help="auto: text labels or <= 20 integer values classify, else regress")
+    p.add_argument("--validation-split", type=float, default=0.1,
+                   help="fraction held out to report validation scores (0.1; 0 for none)")
+    p.add_argument("--no-standardize", action="store_true", help="use the features as they are")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling (0)")
+    p.add_argument("-o", "--output", default="model.npz", help="model file (model.npz)")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per epoch")
+    p.set_defaults(func=train_command)
+
+    p = sub.add_parser(
+        "predict", help="apply a saved model to a .csv or .npz file",
+        description="Predict with a model file written by 'nncore train' (or model.save): "
+        "class labels or values, one per row, as CSV with a header.")
+    p.add_argument("model", help="model file (.npz)")
+    p.add_argument("data", help=".csv with the training feature columns, or .npz with X")
+    p.add_argument("--proba", action="store_true",
+                   help="class probabilities, one column per class (classifiers)")
+    p.add_argument("-o", "--output", default=None, help="write to this file (default stdout)")
+    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None)
+    p.set_defaults(func=predict_command)
+
+
+def _fail(message: str) -> int:
+    print(f"nncore: {message}", file=sys.stderr)
+    return 2
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Handle ``nncore train``."""
+    target = args.target
+    if target is None and Path(args.data).suffix.lower() == ".csv":
+        return _fail("train: --target COLUMN is required for a .csv file")
+    try:
+        X, y, names = read_table(args.data, target=target or "y")
+        if y is None:
+            return _fail(f"train: {args.data} has no target")
+        hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+        batch: int | str = args.batch_size if args.batch_size == "full" else int(args.batch_size)
+    except TableError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(f"train: {exc}")
+    task = infer_task(y) if args.task == "auto" else args.task
+    classes = None
+    if task == "classify":
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            return _fail(f"train: the target has a single class {classes[0]!r}")
+        loss: nncore.Loss = (nncore.BinaryCrossEntropy() if len(classes) == 2
+                             else nncore.SoftmaxCrossEntropy())
+        n_out = 1 if len(classes) == 2 else len(classes)
+    else:
+        if y.dtype.kind not in "fiu":
+            return _fail("train: --task regress needs a numeric target")
+        loss, n_out = nncore.MSE(), 1
+    scaling = None if args.no_standardize else fit_standardisation(X)
+    try:
+        model = nncore.Sequential(
+            [nncore.Dense(h, args.activation) for h in hidden] + [nncore.Dense(n_out)],
+            dtype=args.dtype, backend=args.backend, seed=args.seed)
+        optimizer = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW}[
+            args.optimizer](lr=args.lr)
+        history = model.fit(apply_standardisation(X, scaling), y, epochs=args.epochs,
+                            batch_size=batch, optimizer=optimizer, loss=loss, seed=args.seed,
+                            validation_split=args.validation_split,
+                            metrics=["accuracy"] if task == "classify" else None,
+                            verbose=2 if args.verbose else 0)
+    except (ValueError, TypeError) as exc:
+        return _fail(f"train: {exc}")
+    metadata = {"features": names, "target": target or "y", "task": task,
+                "standardize": scaling}
+    path = io.save(model, args.output, classes=classes, metadata=metadata)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+    print(f"trained {model.n_features} -> {' -> '.join(map(str, [*hidden, n_out]))} "
+          f"({task}, {len(X)} rows, {args.epochs} epochs, backend {model.ops.name}): {scores}")
+    print(f"saved to {path}")
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Handle ``nncore predict``."""
+    try:
+        model = io.load(args.model, backend=args.backend)
+        meta: dict[str, Any] = getattr(model, "metadata_", None) or {}
+        features = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
+        X, _, _ = read_table(args.data, target=None, features=features)
+        X = apply_standardisation(X, meta.get("standardize"))
+        classes = getattr(model, "classes_", None)
+        if args.proba:
+            out = model.predict_proba(X)
+            names = [str(c) for c in classes] if classes is not None else [
+                f"p{j}" for j in range(out.shape[1])]
+            rows = [[f"{v:.6g}" for v in row] for row in out]
+        else:
+            pred = model.predict(X)
+            if classes is not None and model.loss is not None and model.loss.is_classifier:
+                pred = classes[pred]
+            pred = np.asarray(pred)
+            names = [meta.get("target", "prediction")] if pred.ndim == 1 else [
+                f"y{j}" for j in range(pred.shape[1])]
+            rows = [[_cell(v)] for v in pred] if pred.ndim == 1 else [
+                [_cell(v) for v in row] for row in pred]
+    except (io.ModelFileError, TableError, FileNotFoundError) as exc:
+        return _fail(f"predict: {exc}")
+    except (ValueError, TypeError) as exc:
+        return _fail(f"predict: {exc}")
+    text = "\n".join([",".join(names), *(",".join(r) for r in rows)]) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (float, np.floating)) else str(value)
