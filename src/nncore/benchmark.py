@@ -199,7 +199,8 @@ def environment(threads: int, systems: Sequence[str]) -> dict[str, Any]:
                 if line.startswith("model name")), platform.processor() or "unknown")
     machine = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu,
                "cpu_count": os.cpu_count(),
-               "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")}
+               "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+               "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "scipy": scipy.__version__, "nncore": nncore.__version__}
     by_name = make_systems()
@@ -258,6 +259,8 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS), systems: Sequenc
         raise ValueError(f"unknown workload or system: {', '.join(unknown)}")
     if repeats < 1:
         raise ValueError(f"argument 'repeats' must be >= 1, got {repeats}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"argument 'threads' must be >= 1, got {threads}")
     threads = threads or os.cpu_count() or 1
     skipped = {name: why for name in systems if (why := unavailable(name))}
     chosen = [name for name in SYSTEMS if name in systems and name not in skipped]
@@ -348,6 +351,11 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
              "threadpool_limits for BLAS, torch.set_num_threads)"]
     lines += [f"BLAS: {b['internal_api']} {b['version']} arch={b['architecture']} "
               f"threads={b['num_threads']} ({b['library']})" for b in report["blas"]]
+    load = m.get("loadavg_at_start")
+    if load:
+        lines.append(f"load average at start: {load[0]:.2f} (1 min)" + (
+            " -- other processes were running: expect noisy timings, worst for threaded "
+            "systems" if load[0] > 0.5 else ""))
     lines += [f"skipped {name}: {why}" for name, why in report["skipped"].items()]
     for key, work in WORKLOADS.items():
         rows = [r for r in report["results"] if r["workload"] == key]
@@ -367,6 +375,9 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
             if work.kind == "train":
                 cells.append(f"{r['loss']:.4f}")
             lines.append("| " + " | ".join(cells) + " |")
+        if work.kind == "train" and any(r["system"] == "sklearn" for r in rows):
+            lines += ["", "sklearn's epoch loss clips probabilities at the float eps, so it reads "
+                      "lower while some samples are badly wrong; its gradients are the same."]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The ``nncore`` command line: ``nncore demo`` and ``nncore info``."""
+"""The ``nncore`` command line: ``demo``, ``train``, ``predict``, ``bench``, ``info``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import argparse
 import os
 import platform
 import sys
-import time
 from collections.abc import Sequence
-from typing import TextIO
 
 
 def info_text() -> str:
@@ -50,45 +48,15 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(epochs: int = 30, n_samples: int = 1000, backend: str | None = None,
-         seed: int = 0, out: TextIO | None = None) -> dict[str, float]:
-    """Train an MLP on two moons and report the loss falling, the accuracy and the backend.
-
-    A linear model (no hidden non-linearity) is trained on the same data for contrast:
-    it can only draw a straight line between the moons. Returns the accuracies.
-    """
-    import nncore
-
-    out = out or sys.stdout
-    X, y = nncore.make_moons(n_samples, noise=0.15, seed=seed)
-    X_tr, X_te, y_tr, y_te = nncore.train_test_split(X, y, test_fraction=0.3, seed=seed)
-    model = nncore.Sequential(
-        [nncore.Dense(32, "relu"), nncore.Dense(32, "relu"), nncore.Dense(2)],
-        backend=backend, seed=seed)
-    print(f"nncore {nncore.__version__} demo: two moons, {len(X_tr)} training and "
-          f"{len(X_te)} held-out points (noise 0.15)", file=out)
-    print(f"model: 2 -> 32 relu -> 32 relu -> 2, softmax cross-entropy, Adam(lr=0.01), "
-          f"batch 32, backend {model.ops.name}, {model.dtype.name}", file=out)
-    start = time.perf_counter()
-    history = model.fit(X_tr, y_tr, epochs=epochs, batch_size=32,
-                        optimizer=nncore.Adam(lr=0.01), loss=nncore.SoftmaxCrossEntropy())
-    took = time.perf_counter() - start
-    for epoch, loss in zip(history.epoch, history.history["loss"], strict=True):
-        print(f"  epoch {epoch + 1:3d}  loss {loss:.4f}", file=out)
-    mlp = model.evaluate(X_te, y_te)
-    linear = nncore.Sequential([nncore.Dense(2)], backend=backend, seed=seed)
-    linear.fit(X_tr, y_tr, epochs=epochs, batch_size=32, optimizer=nncore.Adam(lr=0.01),
-               loss=nncore.SoftmaxCrossEntropy())
-    lin = linear.evaluate(X_te, y_te)
-    print(f"trained in {took:.2f} s ({epochs} epochs)", file=out)
-    print(f"held-out accuracy: MLP {mlp['accuracy']:.1%} (loss {mlp['loss']:.4f}); "
-          f"linear model, no hidden layer: {lin['accuracy']:.1%}", file=out)
-    return {"mlp_accuracy": mlp["accuracy"], "linear_accuracy": lin["accuracy"],
-            "final_loss": history.history["loss"][-1]}
-
-
 def _demo(args: argparse.Namespace) -> int:
-    demo(epochs=args.epochs, n_samples=args.samples, backend=args.backend, seed=args.seed)
+    from nncore.demo import run_demo
+
+    try:
+        run_demo(epochs=args.epochs, n_samples=args.samples, backend=args.backend,
+                 seed=args.seed, plot=args.plot)
+    except ImportError as exc:  # --plot without matplotlib
+        print(f"nncore demo: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -114,7 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None,
                    help="kernel backend (default: NNCORE_BACKEND, else auto)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and weights (0)")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="draw the decision boundaries (no hidden layer vs MLP) and the loss "
+                   "curves into FILE.png (needs matplotlib: pip install 'nncore[plot]')")
     p.set_defaults(func=_demo)
+    from nncore.commands import add_parsers
+
+    add_parsers(sub)
     p = sub.add_parser("info", help="print versions, backend, BLAS and thread counts")
     p.set_defaults(func=_info)
     p = sub.add_parser("bench", help="compare nncore with NumPy, PyTorch and scikit-learn",
