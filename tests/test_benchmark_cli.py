@@ -39,6 +39,7 @@ def test_bench_quick_json():
     assert {r["workload"] for r in results} == {"W1", "W2", "W3", "W4"}
     for r in results:
         assert r["seconds"] > 0 and all(t > 0 for t in r["runs"])
+        assert 0 < r["min_seconds"] <= r["seconds"] and "other_cpus" in r
         assert r["ratio_to_nncore_cython"] > 0
         assert ("per_call_us" if r["workload"] == "W3" else "per_step_us") in r
     for key in ("W1", "W2", "W3"):

@@ -186,6 +186,26 @@ def time_floor(net: Net, X: np.ndarray, weights: Weights, runs: int = FLOOR_RUNS
     return [_timed(run)[0] for _ in range(runs)]
 
 
+def _cpu_snapshot() -> tuple[float, float, float]:
+    """(wall clock, CPU seconds busy machine-wide, CPU seconds of this process)."""
+    busy = float("nan")
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:9]]
+        busy = (sum(ticks[:3]) + sum(ticks[5:8])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    own = os.times()
+    return time.perf_counter(), busy, own.user + own.system
+
+
+def _other_cpus(before: tuple[float, float, float]) -> float | None:
+    """CPUs kept busy on average by OTHER processes since ``before`` (None if unknown)."""
+    after = _cpu_snapshot()
+    other = (after[1] - before[1] - (after[2] - before[2])) / (after[0] - before[0])
+    return None if other != other else round(max(other, 0.0), 2)
+
+
 # ---------------------------------------------------------------------- environment
 def environment(threads: int, systems: Sequence[str]) -> dict[str, Any]:
     """Machine, versions and BLAS thread pools, as reported in the header and the JSON."""
@@ -250,7 +270,8 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS), systems: Sequenc
         ``{"machine", "versions", "threads", "blas", "skipped", "results"}``; each result
         has ``workload``, ``system``, ``version``, ``seconds``, ``runs``, ``statistic``,
         ``per_step_us`` or ``per_call_us``, ``ratio_to_nncore_cython`` and (training)
-        ``loss``, the epoch's mean loss, which agrees across systems.
+        ``loss``, the epoch's mean loss, which agrees across systems; ``min_seconds``;
+        ``other_cpus``, CPUs kept busy by other processes during the measurement.
     """
     from threadpoolctl import threadpool_limits
 
@@ -297,6 +318,7 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS), systems: Sequenc
 def _measure(work: Workload, name: str, system: System | None, X: np.ndarray, y: np.ndarray,
              weights: Weights, repeats: int) -> dict[str, Any]:
     row: dict[str, Any] = {"workload": work.key, "system": name}
+    before = _cpu_snapshot()
     if system is None:  # the floor
         import scipy
 
@@ -309,7 +331,8 @@ def _measure(work: Workload, name: str, system: System | None, X: np.ndarray, y:
         stat = "median"
     row.setdefault("version", system.version() if system else "")
     seconds = min(times) if stat == "min" else statistics.median(times)
-    row.update(seconds=seconds, statistic=stat, runs=times)
+    row.update(seconds=seconds, statistic=stat, runs=times, min_seconds=min(times),
+               other_cpus=_other_cpus(before))
     if work.kind == "predict":
         row["per_call_us"] = 1e6 * seconds / work.calls
     else:
@@ -359,25 +382,32 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
     lines += [f"skipped {name}: {why}" for name, why in report["skipped"].items()]
     for key, work in WORKLOADS.items():
         rows = [r for r in report["results"] if r["workload"] == key]
-        if not rows:
-            continue
-        unit = "µs / call" if work.kind == "predict" else "µs / step"
-        stat = f"min of {FLOOR_RUNS}" if work.kind == "floor" else \
-            f"median of {len(rows[0]['runs'])}"
-        lines += ["", f"### {key}: {work.title}" + (" [--quick sizes]" if small else ""), "",
-                  f"| system | version | seconds ({stat}) | {unit} | vs nncore-cython |"
-                  + (" epoch loss |" if work.kind == "train" else ""),
-                  "|---|---|---:|---:|---|" + ("---:|" if work.kind == "train" else "")]
-        for r in rows:
-            per = r.get("per_call_us", r.get("per_step_us"))
-            cells = [r["system"], r["version"], f"{r['seconds']:.3f}", f"{per:.1f}",
-                     _ratio_text(r)]
-            if work.kind == "train":
-                cells.append(f"{r['loss']:.4f}")
-            lines.append("| " + " | ".join(cells) + " |")
-        if work.kind == "train" and any(r["system"] == "sklearn" for r in rows):
-            lines += ["", "sklearn's epoch loss clips probabilities at the float eps, so it reads "
-                      "lower while some samples are badly wrong; its gradients are the same."]
+        if rows:
+            lines += ["", f"### {key}: {work.title}" + (" [--quick sizes]" if small else ""),
+                      "", *_table(work, rows)]
+    return "\n".join(lines)
+
+
+def _table(work: Workload, rows: list[dict[str, Any]]) -> list[str]:
+    train = work.kind == "train"
+    stat = f"min of {FLOOR_RUNS}" if work.kind == "floor" else f"median of {len(rows[0]['runs'])}"
+    unit = "µs / call" if work.kind == "predict" else "µs / step"
+    lines = [f"| system | version | seconds ({stat}) | min | {unit} | vs nncore-cython |"
+             + (" epoch loss |" if train else ""),
+             "|---|---|---:|---:|---:|---|" + ("---:|" if train else "")]
+    for r in rows:
+        per = r.get("per_call_us", r.get("per_step_us"))
+        cells = [r["system"], r["version"], f"{r['seconds']:.3f}", f"{r['min_seconds']:.3f}",
+                 f"{per:.1f}", _ratio_text(r)] + ([f"{r['loss']:.4f}"] if train else [])
+        lines.append("| " + " | ".join(cells) + " |")
+    if train and any(r["system"] == "sklearn" for r in rows):
+        lines += ["", "sklearn's epoch loss clips probabilities at the float eps, so it reads "
+                  "lower while some samples are badly wrong; its gradients are the same."]
+    noisy = [r for r in rows if (r.get("other_cpus") or 0) > 0.1]
+    lines += ["", "noisy: other processes kept CPUs busy during " + "; ".join(
+        f"{r['system']} ({r['other_cpus']:.2f} CPUs on average, runs "
+        + ", ".join(f"{t:.3f}" for t in r["runs"]) + " s)" for r in noisy)] if noisy else []
+    return lines
     return "\n".join(lines)
 
 

@@ -115,7 +115,8 @@ class NumpyOps(Ops):
     def _train_epoch(self, plan, X, targets, order):
         net = plan.net
         params, grads = net.views(net.w), net.views(net.g)
-        lr, mu, nesterov, wd, b1, b2, eps, decoupled = plan.hyper
+        # Python floats: NumPy float64 scalars would upcast float32 work to float64.
+        lr, mu, nesterov, wd, b1, b2, eps, decoupled = map(float, plan.hyper)
         total = 0.0
         for start in range(0, len(order), plan.batch_size):
             idx = order[start : start + plan.batch_size]
