@@ -25,7 +25,7 @@ from nncore.numpy_ops import NumpyOps
 from nncore.ops import Ops
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
 from nncore.progress import ProgressBar
-from nncore.training import History
+from nncore.training import DivergenceError, History
 
 __version__ = "0.1.0"
 
@@ -40,6 +40,7 @@ __all__ = [
     "CosineDecay",
     "CythonOps",
     "Dense",
+    "DivergenceError",
     "EarlyStopping",
     "ExponentialDecay",
     "History",

@@ -23,7 +23,8 @@ def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (a copy only if needed).
 
     Lists, integers, float16, Fortran order and strided views are converted; anything
-    that is not numeric, or not 2-D, raises.
+    that is not numeric, not 2-D, empty, or holding NaN or infinity (also after the
+    conversion: 1e300 does not fit in float32) raises.
     """
     try:
         arr = np.asarray(X)
@@ -36,7 +37,25 @@ def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
             f"argument '{name}' must be 2-D (n_samples, n_features), got shape {arr.shape}"
             + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
         )
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if arr.shape[0] == 0:
+        raise ValueError(f"argument '{name}' is empty: it has no samples (rows)")
+    if arr.shape[1] == 0:
+        raise ValueError(f"argument '{name}' has no features (columns)")
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    check_finite(out, name, converted=out.dtype != arr.dtype)
+    return out
+
+
+def check_finite(arr: np.ndarray, name: str, converted: bool = False) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``arr``."""
+    if arr.dtype.kind != "f" or np.isfinite(arr).all():
+        return
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    value = arr[where]
+    hint = f" (after conversion to {arr.dtype}: out of its range)" if converted else ""
+    raise ValueError(f"argument '{name}' must be finite: {name}[{', '.join(map(str, where))}] "
+                     f"is {value}{hint}")
 
 
 def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nncore.data import check_finite
 from nncore.ops import Ops
 
 
@@ -93,7 +94,9 @@ class MSE(Loss):
                 + (" or (n_samples,)" if n_outputs == 1 else "")
                 + f" for a model with {n_outputs} outputs, got {arr.shape}"
             )
-        return np.ascontiguousarray(arr, dtype=dtype)
+        out = np.ascontiguousarray(arr, dtype=dtype)
+        check_finite(out, "y", converted=out.dtype != arr.dtype)
+        return out
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
                  doutputs: np.ndarray) -> float:
@@ -130,6 +133,7 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"argument 'y' must be 1-D integer class labels, got shape {arr.shape}"
             )
+        check_finite(arr, "y")
         labels = np.ascontiguousarray(arr, dtype=np.int64)
         if arr.dtype.kind == "f" and not np.array_equal(labels, arr):
             raise ValueError("argument 'y' must hold integer class labels, got fractions")

@@ -9,6 +9,7 @@ descent: ``"full"`` (one step per epoch), ``1`` (stochastic) or ``n`` (mini-batc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +23,10 @@ from nncore.optimizers import SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
 
 METRICS = ("accuracy",)
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss became NaN or infinite; the model keeps its last finite weights."""
 
 
 class History(Callback):
@@ -100,6 +105,12 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
     -------
     History
 
+    Raises
+    ------
+    DivergenceError
+        The loss became NaN or infinite in an epoch (a ``FloatingPointError``); the
+        model keeps the weights it had before that epoch.
+
     Notes
     -----
     On the Cython backend an epoch is one native call that looks for Ctrl-C every 256
@@ -134,16 +145,27 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32
             hooks.append(ProgressBar(epochs, len(Xc), redraw=None if level == 1 else False))
         hooks.append(history)
         model.stop_training = False
+        # The weights before each epoch: put back if the epoch diverges.
+        last_good = np.empty_like(model.params.w)
         for cb in hooks:
             cb.on_train_begin(model)
         for epoch in range(epochs):
             if shuffle and plan.batch_size < len(Xc):
                 rng.shuffle(order)
             plan.configure(*opt.plan_state(model.params))
+            np.copyto(last_good, model.params.w)
             try:
                 mean_loss = model.ops.train_epoch(plan, Xc, targets, order)
             finally:
                 opt.set_step(plan.step)
+            if not (math.isfinite(mean_loss) and math.isfinite(float(model.params.w.sum()))):
+                model.params.w[...] = last_good
+                opt.reset()  # its moments are not finite either
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch + 1}: the loss became {mean_loss} "
+                    f"(or a weight overflowed). The model keeps the weights from before that "
+                    f"epoch. Try a lower learning rate than {opt.lr:g}, or scale the inputs."
+                )
             logs = {"loss": mean_loss}
             if "accuracy" in wanted:
                 logs["accuracy"] = model._score(Xc, targets, chosen, True)["accuracy"]
