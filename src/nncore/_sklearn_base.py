@@ -36,6 +36,7 @@ from nncore.layers import Dense
 from nncore.losses import Loss
 from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, Optimizer
+from nncore.training import DivergenceError
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -310,6 +311,9 @@ class _BaseMLP(BaseEstimator):
                             seed=seed, shuffle=self.shuffle, verbose=0, callbacks=[monitor])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
+        except DivergenceError as exc:  # scikit-learn's own wording for this failure
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.") from exc
         else:
             if not (incremental or monitor.converged) and self.n_iter_ == self.max_iter:
                 warnings.warn(
