@@ -42,8 +42,12 @@ def _extensions() -> list:
     ext = Extension(
         "nncore._kernels",
         sources=["src/nncore/_kernels.pyx"],
+        # the float32 exp/tanh kernels (cdef extern from "_vmath.h"); a header edit rebuilds
+        include_dirs=["src/nncore"],
+        depends=["src/nncore/_vmath.h"],
         extra_compile_args=cflags,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # Lets the module report (BOUNDS_CHECKED) which build it is.
+        define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],
     )
     return cythonize([ext], compiler_directives=directives, annotate=False)
 

@@ -4,6 +4,10 @@
 import numpy as np
 
 ACTIVATIONS: tuple[str, ...]
+LOSSES: tuple[str, ...]
+OPTIMIZERS: tuple[str, ...]
+SIMD_ISA: str
+BOUNDS_CHECKED: bool
 
 def gemm(A: np.ndarray, B: np.ndarray, out: np.ndarray, trans_a: bool, trans_b: bool,
          alpha: float, beta: float) -> None: ...
@@ -21,3 +25,11 @@ def sgd_update(w: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, momentum:
 def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: float,
                 beta1: float, beta2: float, eps_t: float, weight_decay: float,
                 decoupled_decay: float, n_decay: int) -> None: ...
+def mlp_forward(X: np.ndarray, w: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
+                slopes: np.ndarray, work: np.ndarray, out: np.ndarray) -> None: ...
+def train_epoch(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.ndarray,
+                batch: int, sizes: np.ndarray, acts: np.ndarray, slopes: np.ndarray,
+                w: np.ndarray, g: np.ndarray, work: np.ndarray, label_work: np.ndarray,
+                acc: np.ndarray, loss_kind: int, opt_kind: int, hyper: np.ndarray,
+                s1: np.ndarray, s2: np.ndarray, counters: np.ndarray,
+                fused_sgd: bool) -> float: ...

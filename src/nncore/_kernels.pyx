@@ -27,7 +27,49 @@ from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, ta
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+
+# exp/tanh/log1p kernels that vectorise (libm's scalar expf/tanhf do not), compiled for
+# generic x86-64, AVX2 and AVX-512 and picked at import. float32: error <= 2e-7 relative;
+# float64 (AVX2/AVX-512 only, else the loops below): libm's own exp algorithm, <= 1 ulp.
+# Tested in tests/test_vmath.py; see the note in _vmath.h.
+cdef extern from "_vmath.h" nogil:
+    const char* nn_vm_init()
+    void nn_vm_bias_sigmoid_f32(const float* Z, const float* b, float* out, Py_ssize_t n,
+                                Py_ssize_t d)
+    void nn_vm_bias_tanh_f32(const float* Z, const float* b, float* out, Py_ssize_t n,
+                             Py_ssize_t d)
+    void nn_vm_bias_softmax_f32(const float* Z, const float* b, float* out, Py_ssize_t n,
+                                Py_ssize_t d)
+    double nn_vm_softmax_xent_f32(const float* Z, const int64_t* labels, float* dZ,
+                                  Py_ssize_t n, Py_ssize_t c, double scale)
+    double nn_vm_sigmoid_bce_f32(const float* Z, const float* T, float* dZ, Py_ssize_t m,
+                                 double scale)
+    bint nn_vm_have_f64()
+    bint nn_vm_bias_sigmoid_f64(const double* Z, const double* b, double* out, Py_ssize_t n,
+                                Py_ssize_t d)
+    bint nn_vm_bias_softmax_f64(const double* Z, const double* b, double* out, Py_ssize_t n,
+                                Py_ssize_t d)
+    double nn_vm_softmax_xent_f64(const double* Z, const int64_t* labels, double* dZ,
+                                  Py_ssize_t n, Py_ssize_t c, double scale)
+    double nn_vm_sigmoid_bce_f64(const double* Z, const double* T, double* dZ, Py_ssize_t m,
+                                 double scale)
+
+# The instruction set those kernels run with: "avx512", "avx2" or "generic"
+# (NNCORE_SIMD=generic|avx2 caps it; read once, here, at import).
+SIMD_ISA = nn_vm_init().decode()
+
+cdef extern from *:
+    """
+    #ifndef NNCORE_BOUNDS_CHECKED
+    #define NNCORE_BOUNDS_CHECKED 0
+    #endif
+    """
+    int NNCORE_BOUNDS_CHECKED
+
+#: True in a NNCORE_DEBUG_BUILD=1 build: memoryview indexing is bounds-checked there.
+BOUNDS_CHECKED = bool(NNCORE_BOUNDS_CHECKED)
 
 # Order matters: the codes are the indices into this tuple.
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
@@ -110,6 +152,19 @@ cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
     ldc = max(1, ldc)
     cdef char* ca = b"t" if ta else b"n"
     cdef char* cb = b"t" if tb else b"n"
+    cdef int one = 1, rows_b = n if not tb else k, cols_b = k if not tb else n
+    if m == 1:
+        # One output row (single-sample predict): GEMV is several times faster than a
+        # GEMM with m = 1 in OpenBLAS. op(A) is one row, contiguous either way (a
+        # row-major 1 x k, or a k x 1 column with row stride 1). C^T = op(B)^T a^T, and
+        # B's memory viewed column-major is B^T (rows_b x cols_b, leading dim ldb).
+        if floating is float:
+            sgemv(cb, &rows_b, &cols_b, &alpha, <float*>B, &ldb, <float*>A, &one, &beta, C,
+                  &one)
+        else:
+            dgemv(cb, &rows_b, &cols_b, &alpha, <double*>B, &ldb, <double*>A, &one, &beta,
+                  C, &one)
+        return
     if floating is float:
         sgemm(cb, ca, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
@@ -126,6 +181,21 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
     cdef double s
     if d == 0:
         return
+    if floating is float:  # the exp-based activations: vectorised kernels (_vmath.h)
+        if act == ACT_SIGMOID:
+            nn_vm_bias_sigmoid_f32(Z, b, out, n, d)
+            return
+        if act == ACT_TANH:
+            nn_vm_bias_tanh_f32(Z, b, out, n, d)
+            return
+        if act == ACT_SOFTMAX:
+            nn_vm_bias_softmax_f32(Z, b, out, n, d)
+            return
+    else:  # float64: vectorised exp where the CPU has AVX2 (else the loops below)
+        if act == ACT_SIGMOID and nn_vm_bias_sigmoid_f64(Z, b, out, n, d):
+            return
+        if act == ACT_SOFTMAX and nn_vm_bias_softmax_f64(Z, b, out, n, d):
+            return
     for i in range(n):
         z = Z + i * d
         o = out + i * d
@@ -139,7 +209,8 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
         elif act == ACT_LEAKY_RELU:
             for j in range(d):
                 v = z[j] + b[j]
-                o[j] = v * (1 if v > 0 else slope)  # a multiply by a select: no branch
+                # Two plain selects (max and min parts) vectorise; NaN and +-inf pass.
+                o[j] = (v if v > 0 else 0) + slope * (0 if v > 0 else v)
         elif act == ACT_SIGMOID:
             for j in range(d):
                 o[j] = _sigmoid(z[j] + b[j])
@@ -171,6 +242,7 @@ cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, dou
     cdef const floating* dy
     cdef const floating* y
     cdef floating* dz
+    cdef floating one = 1, zero = 0
     cdef double s
     if acc != NULL:
         for j in range(d):
@@ -187,7 +259,9 @@ cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, dou
                     dz[j] = dy[j]
         elif act == ACT_RELU:
             for j in range(d):
-                dz[j] = dy[j] * (y[j] > 0)  # multiply, not a data-dependent branch
+                # A select of two floating constants, then a multiply: gcc if-converts
+                # and vectorises this (a bool (y > 0) cast left a branch in the loop).
+                dz[j] = dy[j] * (one if y[j] > 0 else zero)
         elif act == ACT_LEAKY_RELU:
             for j in range(d):
                 dz[j] = dy[j] * (1 if y[j] > 0 else slope)
@@ -228,21 +302,26 @@ cdef double _softmax_xent(const floating* Z, const int64_t* labels, floating* dZ
     cdef floating* dz
     cdef floating mx, zl
     cdef double s, total = 0
-    for i in range(n):
-        z = Z + i * c
-        dz = dZ + i * c
-        mx = z[0]
-        for j in range(c):
-            mx = z[j] if z[j] > mx else mx
-        zl = z[labels[i]]
-        s = 0
-        for j in range(c):
-            dz[j] = _exp(z[j] - mx)
-            s += dz[j]
-        total += mx + log(s) - zl
-        for j in range(c):
-            dz[j] = <floating>(dz[j] / s * scale)
-        dz[labels[i]] -= <floating>scale
+    if floating is float:  # vectorised exp (_vmath.h)
+        total = nn_vm_softmax_xent_f32(Z, labels, dZ, n, c, scale)
+    elif nn_vm_have_f64():
+        total = nn_vm_softmax_xent_f64(Z, labels, dZ, n, c, scale)
+    else:
+        for i in range(n):
+            z = Z + i * c
+            dz = dZ + i * c
+            mx = z[0]
+            for j in range(c):
+                mx = z[j] if z[j] > mx else mx
+            zl = z[labels[i]]
+            s = 0
+            for j in range(c):
+                dz[j] = _exp(z[j] - mx)
+                s += dz[j]
+            total += mx + log(s) - zl
+            for j in range(c):
+                dz[j] = <floating>(dz[j] / s * scale)
+            dz[labels[i]] -= <floating>scale
     return total
 
 
@@ -252,11 +331,16 @@ cdef double _sigmoid_bce(const floating* Z, const floating* T, floating* dZ, Py_
     cdef Py_ssize_t i
     cdef floating z, e
     cdef double total = 0
-    for i in range(m):
-        z = Z[i]
-        e = _exp(-_fabs(z))
-        total += (z if z > 0 else 0) - z * T[i] + _log1p(e)
-        dZ[i] = <floating>(((1 if z >= 0 else e) / (1 + e) - T[i]) * scale)
+    if floating is float:  # vectorised exp and log1p (_vmath.h)
+        total = nn_vm_sigmoid_bce_f32(Z, T, dZ, m, scale)
+    elif nn_vm_have_f64():
+        total = nn_vm_sigmoid_bce_f64(Z, T, dZ, m, scale)
+    else:
+        for i in range(m):
+            z = Z[i]
+            e = _exp(-_fabs(z))
+            total += (z if z > 0 else 0) - z * T[i] + _log1p(e)
+            dZ[i] = <floating>(((1 if z >= 0 else e) / (1 + e) - T[i]) * scale)
     return total
 
 
