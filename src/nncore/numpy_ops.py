@@ -113,6 +113,11 @@ class NumpyOps(Ops):
             prev = dst
 
     def _train_epoch(self, plan, X, targets, order):
+        # Like the kernels, stay silent on overflow: fit reports a diverging epoch itself.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._train_epoch_loop(plan, X, targets, order)
+
+    def _train_epoch_loop(self, plan, X, targets, order):
         net = plan.net
         params, grads = net.views(net.w), net.views(net.g)
         # Python floats: NumPy float64 scalars would upcast float32 work to float64.
