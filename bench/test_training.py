@@ -39,3 +39,12 @@ def test_hook_cost(benchmark: BenchmarkFixture, backend: str, callbacks: int,
     benchmark.group = f"50 tiny epochs, hooks ({backend})"
     benchmark.extra_info["callbacks"] = callbacks
     benchmark(make_hook_epochs(backend, callbacks))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("progress", [False, True], ids=["no-bar", "progress-bar"])
+def test_progress_bar_cost(benchmark: BenchmarkFixture, backend: str, progress: bool,
+                           ops: Ops) -> None:
+    """50 tiny full-batch epochs with and without the progress bar (redrawn per epoch)."""
+    benchmark.group = f"50 tiny epochs, progress bar ({backend})"
+    benchmark(make_hook_epochs(backend, 0, progress=progress))

@@ -8,6 +8,7 @@ pytest-benchmark and ``tests/test_bench_smoke.py`` runs each once at a tiny size
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
@@ -52,11 +53,18 @@ def make_epoch(workload: str, backend: str, scale: float = 1.0,
     return run
 
 
-def make_hook_epochs(backend: str, callbacks: int, epochs: int = 50) -> Callable[[], object]:
-    """Many tiny epochs, so the per-epoch machinery (and its hooks) dominates."""
+def make_hook_epochs(backend: str, callbacks: int, epochs: int = 50,
+                     progress: bool = False) -> Callable[[], object]:
+    """Many tiny epochs, so the per-epoch machinery (and its hooks) dominates.
+
+    ``progress`` adds a ``ProgressBar`` redrawing one line into a throw-away stream, to
+    measure what the progress display costs.
+    """
     X, y = _data(64, (4, 8, 2), "softmax_cross_entropy")
     model = _model((4, 8, 2), "relu", backend)
-    hooks = [lambda epoch, logs: None] * callbacks
+    hooks: list = [lambda epoch, logs: None] * callbacks
+    if progress:
+        hooks.append(nncore.ProgressBar(epochs, len(X), stream=io.StringIO(), redraw=True))
 
     def run() -> object:
         return model.fit(X, y, epochs=epochs, batch_size="full", optimizer="sgd",

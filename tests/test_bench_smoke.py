@@ -20,4 +20,5 @@ def test_every_model_workload_runs(backend):
         history = training.make_epoch(workload, backend, scale=0.01, callbacks=2)()
         assert len(history.history["loss"]) == 1
     assert training.make_hook_epochs(backend, callbacks=1, epochs=2)().epoch == [0, 1]
+    assert training.make_hook_epochs(backend, 0, epochs=2, progress=True)().epoch == [0, 1]
     assert training.make_predict_one(backend)().shape == (1, 10)

@@ -26,7 +26,9 @@ class NumpyOps(Ops):
 
     def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
         a, b = (A.T if trans_a else A), (B.T if trans_b else B)
-        if alpha == 1 and beta == 0:
+        if alpha == 0:  # as BLAS: A and B are not read (no NaN from 0 * NaN)
+            out[...] = 0 if beta == 0 else beta * out
+        elif alpha == 1 and beta == 0:
             np.matmul(a, b, out=out)  # no temporary
         elif beta == 0:
             out[...] = alpha * (a @ b)
