@@ -3,6 +3,11 @@
 In CI (``NNCORE_REQUIRE_KERNELS=1``) a missing compiled extension fails the run
 instead of quietly testing only the NumPy fallback. A pure-Python install deselects
 the Cython cases with ``-m "not cython"``; they are never skipped.
+
+Hypothesis profiles: "ci" (derandomized, no deadline: CI machines are noisy) is loaded
+when ``CI`` is set, "dev" (random, no deadline) otherwise; ``HYPOTHESIS_PROFILE=<name>``
+(or ``--hypothesis-profile``) picks one explicitly. tests/test_fuzz.py sizes its tests
+relative to ``max_examples`` (100 in both).
 """
 
 from __future__ import annotations
@@ -11,9 +16,16 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import nncore
 from nncore.backend import HAS_KERNELS
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
+                          print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 BACKENDS = [pytest.param("numpy", id="numpy"), pytest.param("cython", id="cython",
                                                             marks=pytest.mark.cython)]

@@ -359,28 +359,33 @@ cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t 
 
 cdef void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n, floating lr,
                floating mu, bint nesterov, floating wd) noexcept nogil:
+    # wd == 0 takes loops without the decay term: 0 * w would turn an inf weight into NaN.
     cdef Py_ssize_t i
     cdef floating gi, vi
     if mu == 0:
-        for i in range(n):
-            w[i] = w[i] - lr * (g[i] + wd * w[i])
+        if wd == 0:
+            for i in range(n):
+                w[i] = w[i] - lr * g[i]
+        else:
+            for i in range(n):
+                w[i] = w[i] - lr * (g[i] + wd * w[i])
     else:
         for i in range(n):
-            gi = g[i] + wd * w[i]
+            gi = g[i] + wd * w[i] if wd != 0 else g[i]
             vi = mu * v[i] + gi
             v[i] = vi
             w[i] = w[i] - lr * ((gi + mu * vi) if nesterov else vi)
 
 
 cdef void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
-                floating lr, floating b1, floating b2, floating eps, floating wd,
-                floating keep) noexcept nogil:
+                floating lr, floating b1, floating b2, floating c1, floating c2,
+                floating eps, floating wd, floating keep) noexcept nogil:
+    # c1 = 1 - b1 and c2 = 1 - b2 come rounded once from double (not 1 - float(b)).
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, wi
-    cdef floating c1 = 1 - b1, c2 = 1 - b2
     for i in range(n):
         wi = w[i] * keep
-        gi = g[i] + wd * wi
+        gi = g[i] + wd * wi if wd != 0 else g[i]
         mi = b1 * m[i] + c1 * gi
         vi = b2 * v[i] + c2 * gi * gi
         m[i] = mi
@@ -400,10 +405,12 @@ cdef void _sgd_split(floating* w, const floating* g, floating* v, Py_ssize_t n,
 cdef void _adam_split(floating* w, const floating* g, floating* m, floating* v,
                       Py_ssize_t n, Py_ssize_t n_decay, double lr_t, double b1, double b2,
                       double eps_t, double l2, double decay) noexcept nogil:
-    _adam(w, g, m, v, n_decay, <floating>lr_t, <floating>b1, <floating>b2, <floating>eps_t,
-          <floating>l2, <floating>(1 - decay))
+    _adam(w, g, m, v, n_decay, <floating>lr_t, <floating>b1, <floating>b2,
+          <floating>(1 - b1), <floating>(1 - b2), <floating>eps_t, <floating>l2,
+          <floating>(1 - decay))
     _adam(w + n_decay, g + n_decay, m + n_decay, v + n_decay, n - n_decay, <floating>lr_t,
-          <floating>b1, <floating>b2, <floating>eps_t, 0, 1)
+          <floating>b1, <floating>b2, <floating>(1 - b1), <floating>(1 - b2),
+          <floating>eps_t, 0, 1)
 
 
 cdef double* _double_scratch(Py_ssize_t d) except NULL:

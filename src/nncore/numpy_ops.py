@@ -26,6 +26,8 @@ class NumpyOps(Ops):
 
     def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
         a, b = (A.T if trans_a else A), (B.T if trans_b else B)
+        # Scalars act in the arrays' dtype (as in the kernels): 1e-50 is 0 in float32.
+        alpha, beta = out.dtype.type(alpha), out.dtype.type(beta)
         if alpha == 0:  # as BLAS: A and B are not read (no NaN from 0 * NaN)
             out[...] = 0 if beta == 0 else beta * out
         elif alpha == 1 and beta == 0:
@@ -82,8 +84,9 @@ class NumpyOps(Ops):
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
         dt = w.dtype.type
         grad = g.copy()
-        grad[:n_decay] += dt(wd) * w[:n_decay]
-        if momentum == 0:
+        if dt(wd) != 0:  # no 0 * w term: an inf weight must not become NaN
+            grad[:n_decay] += dt(wd) * w[:n_decay]
+        if dt(momentum) == 0:  # scalars act in the arrays' dtype, as in the kernels
             w -= dt(lr) * grad
             return
         v *= dt(momentum)
@@ -95,7 +98,8 @@ class NumpyOps(Ops):
         dt = w.dtype.type
         w[:n_decay] *= dt(1 - decay)
         grad = g.copy()
-        grad[:n_decay] += dt(l2) * w[:n_decay]
+        if dt(l2) != 0:
+            grad[:n_decay] += dt(l2) * w[:n_decay]
         m[...] = dt(b1) * m + dt(1 - b1) * grad
         v[...] = dt(b2) * v + dt(1 - b2) * grad * grad
         w -= dt(lr_t) * m / (np.sqrt(v) + dt(eps_t))
