@@ -221,3 +221,18 @@ def test_pickle_round_trip_keeps_training_what_predicts(ops, moons):
     np.testing.assert_array_equal(model.predict_proba(X), original)  # nothing shared
     unbuilt = pickle.loads(pickle.dumps(_model(ops.name)))
     assert not unbuilt.built
+
+
+@pytest.mark.parametrize("loss,units", [(nncore.SoftmaxCrossEntropy(), 3),
+                                        (nncore.BinaryCrossEntropy(), 1), (nncore.MSE(), 2)])
+def test_loss_link_on_logits_matches_predict_proba(ops, moons, loss, units):
+    X, _ = moons
+    model = nncore.Sequential([nncore.Dense(4, "tanh"), nncore.Dense(units)],
+                              backend=ops.name, loss=loss)
+    model.build(2)
+    logits = model.predict_outputs(X)
+    linked = loss.link(ops, logits)
+    if loss.is_classifier:
+        np.testing.assert_allclose(linked, model.predict_proba(X), rtol=1e-6, atol=1e-7)
+    else:
+        assert linked is logits

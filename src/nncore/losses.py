@@ -63,8 +63,14 @@ class Loss:
         raise NotImplementedError
 
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
-        """Map raw outputs to what the model reports (probabilities, or values)."""
-        return outputs
+        """Map raw outputs to what the model reports: ``link_activation`` of the outputs
+        (probabilities for classifiers, the outputs themselves otherwise)."""
+        if self.link_activation == "identity":
+            return outputs
+        out = np.empty_like(outputs)
+        ops.bias_act_forward(outputs, np.zeros(outputs.shape[1], outputs.dtype),
+                             self.link_activation, out)
+        return out
 
     def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         """Predictions from raw outputs: class labels for classifiers, values otherwise."""
@@ -148,11 +154,6 @@ class SoftmaxCrossEntropy(Loss):
                  doutputs: np.ndarray) -> float:
         return ops.softmax_xent(outputs, targets, doutputs)
 
-    def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
-        proba = np.empty_like(outputs)
-        ops.bias_act_forward(outputs, np.zeros(outputs.shape[1], outputs.dtype), "softmax", proba)
-        return proba
-
     def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         return outputs.argmax(axis=1)
 
@@ -188,9 +189,7 @@ class BinaryCrossEntropy(Loss):
         return ops.sigmoid_bce(outputs, targets, doutputs)
 
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
-        p = np.empty_like(outputs)
-        ops.bias_act_forward(outputs, np.zeros(outputs.shape[1], outputs.dtype), "sigmoid", p)
-        return self.probabilities(p)
+        return self.probabilities(super().link(ops, outputs))
 
     @staticmethod
     def probabilities(p: np.ndarray) -> np.ndarray:
