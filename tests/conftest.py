@@ -4,10 +4,15 @@ In CI (``NNCORE_REQUIRE_KERNELS=1``) a missing compiled extension fails the run
 instead of quietly testing only the NumPy fallback. A pure-Python install deselects
 the Cython cases with ``-m "not cython"``; they are never skipped.
 
-Hypothesis profiles: "ci" (derandomized, no deadline: CI machines are noisy) is loaded
-when ``CI`` is set, "dev" (random, no deadline) otherwise; ``HYPOTHESIS_PROFILE=<name>``
-(or ``--hypothesis-profile``) picks one explicitly. tests/test_fuzz.py sizes its tests
-relative to ``max_examples`` (100 in both).
+Hypothesis profiles. "default" is loaded unless asked otherwise: derandomized (the same
+examples every run, so the README's test command gives the same result every time on a
+given machine), no example database (a failure found while exploring is not replayed
+behind your back), no deadline (machines are noisy). "explore" draws new random examples
+each run, opt-in: ``HYPOTHESIS_PROFILE=explore python -m pytest tests/test_fuzz.py``, with
+``--hypothesis-seed=N`` to make one exploration repeatable (CI runs a few fixed seeds).
+``HYPOTHESIS_PROFILE=<name>`` (or ``--hypothesis-profile``) picks a profile; "ci" is kept
+as another name of "default". tests/test_fuzz.py sizes its tests relative to
+``max_examples`` (100 in all three).
 """
 
 from __future__ import annotations
@@ -21,11 +26,11 @@ from hypothesis import settings
 import nncore
 from nncore.backend import HAS_KERNELS
 
-settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
-                          print_blob=True)
-settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
-                      or ("ci" if os.environ.get("CI") else "dev"))
+for _name in ("default", "ci"):
+    settings.register_profile(_name, derandomize=True, database=None, deadline=None,
+                              max_examples=100, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=100, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 
 BACKENDS = [pytest.param("numpy", id="numpy"), pytest.param("cython", id="cython",
                                                             marks=pytest.mark.cython)]

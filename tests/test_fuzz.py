@@ -70,7 +70,7 @@ the floor ``A u |ref| + A s``; sums accumulated in float64 get ``(n + 1) u64 sum
 
 Examples
 --------
-Per test, in the "ci" profile (derandomized, ``max_examples = 100``; other profiles scale
+Per test, in the default profile (derandomized, ``max_examples = 100``; other profiles scale
 these with their ``max_examples``). Parity tests run once per dtype, the rejection test
 once per backend, so each number is per dtype / per backend. ``EXAMPLES`` is the source;
 the terminal summary ("test_fuzz: hypothesis examples run") prints how many ran.
@@ -123,7 +123,7 @@ U64 = float(np.finfo(F64).eps)
 F64_MAX = float(np.finfo(F64).max)
 
 # ---------------------------------------------------------------- example budget
-#: Examples per test in the "ci" profile (whose max_examples is 100); scaled with the
+#: Examples per test in the default profile (whose max_examples is 100); scaled with the
 #: profile's max_examples otherwise. Keys: the parity tests, and "reject".
 EXAMPLES: dict[str, int] = {
     "gemm": 300, "bias_act_forward": 200, "act_backward": 200, "col_sum": 100,

@@ -26,7 +26,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 
@@ -140,12 +140,18 @@ cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
     cdef Py_ssize_t i, j
     if m == 0 or n == 0:
         return
-    if k == 0:
-        # BLAS would get zero-length operands; the product is empty: C = beta C
-        # (beta == 0 overwrites, NaN included, as BLAS does).
-        for i in range(m):
-            for j in range(n):
-                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
+    if k == 0 or alpha == 0:
+        # No product to add: C = beta C, without reading A or B. Not left to BLAS: with
+        # alpha == 0 OpenBLAS's SkylakeX small-matrix kernels still compute 0 * A B (NaN
+        # from a NaN or inf operand) where its other kernels skip the operands.
+        # beta == 0 overwrites (NaN in C included); beta == 1 leaves C as it is.
+        if beta == 0:
+            for i in range(m):
+                memset(C + i * ldc, 0, n * sizeof(floating))
+        elif beta != 1:
+            for i in range(m):
+                for j in range(n):
+                    C[i * ldc + j] = beta * C[i * ldc + j]
         return
     lda = max(1, lda)
     ldb = max(1, ldb)
@@ -158,6 +164,10 @@ cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
         # GEMM with m = 1 in OpenBLAS. op(A) is one row, contiguous either way (a
         # row-major 1 x k, or a k x 1 column with row stride 1). C^T = op(B)^T a^T, and
         # B's memory viewed column-major is B^T (rows_b x cols_b, leading dim ldb).
+        # beta == 0: clear y first. GEMV scales y by beta through OpenBLAS's SCAL, which
+        # since 0.3.27 may compute 0 * NaN = NaN depending on version and caller.
+        if beta == 0:
+            memset(C, 0, n * sizeof(floating))
         if floating is float:
             sgemv(cb, &rows_b, &cols_b, &alpha, <float*>B, &ldb, <float*>A, &one, &beta, C,
                   &one)
