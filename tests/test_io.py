@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore.io import FORMAT_VERSION, JSON_KEY, ModelFileError, load, save
+from nncore.io import (
+    CHECKPOINT_FORMAT_VERSION,
+    FORMAT_VERSION,
+    JSON_KEY,
+    ModelFileError,
+    load,
+    save,
+)
 
 
 def _trained(backend: str = "numpy", dtype: Any = np.float32, loss: Any = "softmax_cross_entropy",
@@ -248,7 +255,8 @@ def _array(key: str, value: Callable[[np.ndarray], Any] | None) -> Mutator:
 
 HOSTILE: dict[str, tuple[Mutator, str]] = {
     "missing format_version": (lambda d, a: d.pop("format_version"), "no 'format_version'"),
-    "future format_version": (_set("format_version", FORMAT_VERSION + 1), "newer than"),
+    "future format_version": (_set("format_version", CHECKPOINT_FORMAT_VERSION + 1),
+                              "newer than"),
     "string format_version": (_set("format_version", "1"), "'format_version' must be an int"),
     "zero format_version": (_set("format_version", 0), "'format_version' must be an int"),
     "other format": (_set("format", "keras"), "'format' must be"),

@@ -216,6 +216,21 @@ def test_warm_start_continues(ops, moons):
         warm.fit(X, y)
 
 
+@pytest.mark.parametrize("refit", ["fit", "partial_fit"])
+def test_continuing_without_early_stopping_after_a_fit_with_it(moons, refit):
+    # best_loss_ is None after an early-stopping fit; continuing without it used to
+    # fail with a TypeError (None - tol), as it does in scikit-learn.
+    X, y = moons
+    est = MLPClassifier((8,), early_stopping=True, warm_start=True, max_iter=5,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        assert est.best_loss_ is None
+        getattr(est.set_params(early_stopping=False), refit)(X, y)
+    assert est.best_loss_ == min(est.loss_curve_[5:])
+
+
 def test_partial_fit_is_fit_one_epoch_at_a_time(ops, moons):
     X, y = moons
     params = dict(hidden_layer_sizes=(8,), shuffle=False, random_state=0,

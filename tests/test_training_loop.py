@@ -139,10 +139,14 @@ def test_ctrl_c_stops_a_long_native_epoch_cleanly():
         model = nncore.Sequential([nncore.Dense(8, "tanh"), nncore.Dense(2)], backend="cython")
         opt = nncore.Adam()
         model.fit(X[:10], y[:10], epochs=1, optimizer=opt, loss="softmax_cross_entropy")
-        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        class SigintSoon(nncore.Callback):
+            # Armed once the data are converted and training begins: a timer started
+            # before fit could fire during the conversion on a loaded machine.
+            def on_train_begin(self, model):
+                threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         start = time.perf_counter()
         try:
-            model.fit(X, y, epochs=1, batch_size=1)
+            model.fit(X, y, epochs=1, batch_size=1, callbacks=[SigintSoon()])
             outcome = "finished"
         except KeyboardInterrupt:
             outcome = "interrupted"

@@ -5,7 +5,7 @@
 """
 
 from nncore import activations
-from nncore.backend import HAS_KERNELS, get_ops
+from nncore.backend import HAS_KERNELS, KernelsMissingWarning, get_ops
 from nncore.callbacks import (
     Callback,
     CosineDecay,
@@ -44,6 +44,7 @@ __all__ = [
     "EarlyStopping",
     "ExponentialDecay",
     "History",
+    "KernelsMissingWarning",
     "LearningRateSchedule",
     "Loss",
     "NumpyOps",

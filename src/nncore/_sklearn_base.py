@@ -202,7 +202,9 @@ class _BaseMLP(BaseEstimator):
         """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out): views into ``model_``."""
         if not hasattr(self, "model_"):
             raise AttributeError("'coefs_' is not available before fit")
-        return [W for W, _ in self.model_.params.views(self.model_.params.w)]
+        params = self.model_.params
+        assert params is not None  # model_ is built by _initialize
+        return [W for W, _ in params.views(params.w)]
 
     @coefs_.setter
     def coefs_(self, value: list[Any]) -> None:
@@ -213,7 +215,9 @@ class _BaseMLP(BaseEstimator):
         """Bias vectors, ``intercepts_[i]`` of shape (n_out,): views into ``model_``."""
         if not hasattr(self, "model_"):
             raise AttributeError("'intercepts_' is not available before fit")
-        return [b for _, b in self.model_.params.views(self.model_.params.w)]
+        params = self.model_.params
+        assert params is not None  # model_ is built by _initialize
+        return [b for _, b in params.views(params.w)]
 
     @intercepts_.setter
     def intercepts_(self, value: list[Any]) -> None:
@@ -246,6 +250,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_, self.t_ = 0, 0
         self.n_layers_, self.n_outputs_ = len(units), n_outputs
         self._optimizer: Optimizer | None = None
+        assert model.params is not None  # built above
         self._best_weights = model.params.w.copy()
         self.loss_curve_: list[float] = []
         self._no_improvement_count = 0
@@ -290,6 +295,8 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
         else:
             val = None
+            if self.best_loss_ is None:  # warm start after a fit with early stopping
+                self.best_loss_ = np.inf
         n = X.shape[0]
         if self.batch_size == "auto":
             batch = min(200, n)
@@ -319,9 +326,11 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn(
                     f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                     "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        params = self.model_.params
+        assert params is not None
         if self.early_stopping:
-            self.model_.params.w[...] = self._best_weights
-        if not np.isfinite(self.model_.params.w).all():
+            params.w[...] = self._best_weights
+        if not np.isfinite(params.w).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
         return self
@@ -337,8 +346,8 @@ class _BaseMLP(BaseEstimator):
     def _sync_optimizer(self) -> None:
         """Put the current learning rate and L2 term, in nncore's scale, on the optimizer."""
         opt = self._optimizer
-        assert opt is not None
-        opt.weight_decay = self._weight_decay  # type: ignore[attr-defined]
+        assert isinstance(opt, (SGD, Adam))  # made by _new_optimizer
+        opt.weight_decay = self._weight_decay
         if isinstance(opt, SGD):
             opt.lr = self._learning_rate / self._grad_scale
 
@@ -376,13 +385,16 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if score > best:
                 self.best_validation_score_ = score
+                assert model.params is not None
                 self._best_weights = model.params.w.copy()
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            best_loss = self.best_loss_
+            assert best_loss is not None  # set by _initialize or _fit without early stopping
+            if self.loss_curve_[-1] > best_loss - self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
+            if self.loss_curve_[-1] < best_loss:
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:

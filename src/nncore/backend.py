@@ -3,11 +3,18 @@
 The compiled kernels are optional at run time (as msgpack does it): if
 ``nncore._kernels`` imports, ``"auto"`` picks it; otherwise nncore runs on NumPy.
 ``NNCORE_BACKEND`` sets the default for ``get_ops()`` with no argument.
+
+When the kernels are missing, importing nncore emits one ``KernelsMissingWarning`` saying how
+to get them, unless the NumPy backend was chosen on purpose: installed with
+``NNCORE_PUREPYTHON=1`` (recorded by setup.py in ``nncore._build_info``) or run with
+``NNCORE_BACKEND=numpy``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 
 from nncore.cython_ops import CythonOps
 from nncore.numpy_ops import NumpyOps
@@ -16,13 +23,57 @@ from nncore.ops import Ops
 BACKENDS = ("auto", "cython", "numpy")
 
 try:
-    from nncore import _kernels as _kernels
+    # Not "from nncore import _kernels": when missing, that reports a "circular import".
+    _kernels = importlib.import_module("nncore._kernels")
 
     HAS_KERNELS = True
     _IMPORT_ERROR = ""
 except ImportError as exc:  # pure-Python install, or a build that failed
     HAS_KERNELS = False
     _IMPORT_ERROR = str(exc)
+
+# --no-cache-dir: pip would otherwise reuse the wheel it cached when it built without a compiler.
+_HOW_TO_GET_KERNELS = (
+    "install a C compiler and the Python headers (e.g. 'apt-get install gcc python3-dev'), "
+    "then reinstall nncore from source without NNCORE_PUREPYTHON set: 'pip install "
+    "--force-reinstall --no-deps --no-cache-dir --no-binary nncore nncore' (or 'pip install .' "
+    "in a checkout)"
+)
+
+
+class KernelsMissingWarning(UserWarning):
+    """The compiled kernels are not installed: nncore runs on its NumPy backend.
+
+    Emitted once, when nncore is imported. Results are the same, training is slower.
+    ``NNCORE_BACKEND=numpy`` (or installing with ``NNCORE_PUREPYTHON=1``) says the NumPy
+    backend is intended and silences it.
+    """
+
+
+def _pure_python_requested() -> bool:
+    """True if this copy was installed with ``NNCORE_PUREPYTHON=1`` (see setup.py)."""
+    try:
+        from nncore._build_info import PURE_PYTHON_REQUESTED
+    except ImportError:  # a source checkout or an editable install: not recorded
+        return False
+    return bool(PURE_PYTHON_REQUESTED)
+
+
+def _warn_if_kernels_missing() -> None:
+    if HAS_KERNELS or _pure_python_requested():
+        return
+    if os.environ.get("NNCORE_BACKEND", "").strip().lower() == "numpy":
+        return
+    warnings.warn(
+        f"nncore's compiled kernels are not installed (nncore._kernels: {_IMPORT_ERROR}), so "
+        "nncore runs on its NumPy backend: the same results, slower. To get the kernels, "
+        f"{_HOW_TO_GET_KERNELS}. Set NNCORE_BACKEND=numpy to silence this warning.",
+        KernelsMissingWarning,
+        stacklevel=2,
+    )
+
+
+_warn_if_kernels_missing()
 
 _INSTANCES: dict[str, Ops] = {}
 
@@ -66,10 +117,8 @@ def get_ops(name: str | None = None) -> Ops:
     if resolved == "cython" and not HAS_KERNELS:
         raise ImportError(
             "the nncore Cython backend is not available: the compiled module "
-            f"nncore._kernels could not be imported ({_IMPORT_ERROR}). Reinstall nncore from "
-            "source with a C compiler and without NNCORE_PUREPYTHON set, e.g. "
-            "'pip install --force-reinstall --no-binary nncore nncore' (or 'pip install .' in "
-            "a checkout), or use backend='numpy'."
+            f"nncore._kernels could not be imported ({_IMPORT_ERROR}). To get it, "
+            f"{_HOW_TO_GET_KERNELS}; or use backend='numpy'."
         )
     ops = _INSTANCES.get(resolved)
     if ops is None:

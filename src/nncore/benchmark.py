@@ -408,7 +408,6 @@ def _table(work: Workload, rows: list[dict[str, Any]]) -> list[str]:
         f"{r['system']} ({r['other_cpus']:.2f} CPUs on average, runs "
         + ", ".join(f"{t:.3f}" for t in r["runs"]) + " s)" for r in noisy)] if noisy else []
     return lines
-    return "\n".join(lines)
 
 
 def main(workloads: str = "W1,W2,W3,W4", systems: str = ",".join(SYSTEMS),

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 EpochFn = Callable[[int, dict[str, float]], Any]
 
 
@@ -100,7 +102,7 @@ class EarlyStopping(Callback):
         self.best_epoch = -1
         self.stopped_epoch: int | None = None
         self._wait = 0
-        self._best_weights = None
+        self._best_weights: np.ndarray | None = None
         self._key = self.monitor
 
     def _better(self, value: float) -> bool:

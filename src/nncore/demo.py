@@ -47,8 +47,9 @@ def run_demo(epochs: int = 30, n_samples: int = 1000, backend: str | None = None
               f"val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.1%}",
               file=out, flush=True)
 
-    fit_args = dict(epochs=epochs, batch_size=32, loss=nncore.SoftmaxCrossEntropy(),
-                    validation_data=(X_te, y_te), metrics=["accuracy"], verbose=0)
+    fit_args: dict[str, Any] = dict(
+        epochs=epochs, batch_size=32, loss=nncore.SoftmaxCrossEntropy(),
+        validation_data=(X_te, y_te), metrics=["accuracy"], verbose=0)
     start = time.perf_counter()
     h_mlp = mlp.fit(X_tr, y_tr, optimizer=nncore.Adam(lr=0.01), callbacks=[report],
                     **fit_args)

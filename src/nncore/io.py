@@ -6,8 +6,17 @@ The file is an uncompressed NumPy ``.npz`` archive with the arrays ``__nncore__.
 ``format_version`` (int), ``nncore_version``, ``dtype``, ``n_features``, ``backend`` (that
 saved; informative only), ``seed``, ``layers`` (``[{"units", "activation",
 "negative_slope"}]``), ``loss`` (null or ``{"name", "link"}``), ``classes`` (null or a list
-of strings, numbers or booleans), ``metadata`` (null or an object). Optimizer and
-random-generator states are not saved: a loaded model predicts identically.
+of strings, numbers or booleans), ``metadata`` (null or an object). By default the
+optimizer and the random generator are not saved: a loaded model predicts identically.
+
+``save(..., include_optimizer=True)`` writes a checkpoint (``format_version`` 2) from which
+training continues exactly as it would have in place: two more fields, ``optimizer``
+(``{"name", "config", "step"}``: a built-in optimizer's name, its constructor arguments
+and its step count, or ``step`` null when its state is fresh) and ``rng`` (the shuffling
+generator's ``PCG64`` state, numbers as in ``bit_generator.state``), and one array
+``optimizer.<buffer>`` of shape ``(n_params,)`` in the model's dtype per state buffer
+(``SGD``: ``v``; ``Adam``/``AdamW``: ``m``, ``v``; none when ``step`` is null). Files
+without these fields (version 1) load as before.
 
 ``save`` and ``load`` both append ``.npz`` to a path without it (as ``numpy.savez`` does).
 ``save`` writes a temporary file beside the target, fsyncs it and renames it over the
@@ -19,6 +28,7 @@ header before its data); any problem raises ``ModelFileError``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -32,17 +42,24 @@ from nncore import activations
 from nncore.layers import Dense
 from nncore.losses import LOSSES
 from nncore.model import Sequential
+from nncore.optimizers import OPTIMIZERS, Optimizer
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]
+__all__ = ["CHECKPOINT_FORMAT_VERSION", "FORMAT_VERSION", "ModelFileError", "load", "save"]
 
-#: Version of the file layout written by ``save``; ``load`` reads versions 1 .. this one.
+#: Version of the weights-only layout that ``save`` writes by default (every nncore reads it).
 FORMAT_VERSION = 1
+#: Version written by ``save(..., include_optimizer=True)``: version 1 plus the optimizer and
+#: the generator. ``load`` reads versions 1 .. this one.
+CHECKPOINT_FORMAT_VERSION = 2
 FORMAT_NAME = "nncore.Sequential"
 JSON_KEY = "__nncore__.json"
 MAX_JSON_BYTES = 64 << 20
 _FIELDS = {"format", "format_version", "nncore_version", "dtype", "n_features", "backend",
            "seed", "layers", "loss", "classes", "metadata"}
+_CHECKPOINT_FIELDS = {"optimizer", "rng"}
 _LAYER_FIELDS = {"units", "activation", "negative_slope"}
+_OPTIMIZER_FIELDS = {"name", "config", "step"}
+_RNG_FIELDS = {"bit_generator", "state", "has_uint32", "uinteger"}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_HEADERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 PathArg = str | os.PathLike[str]
@@ -90,7 +107,7 @@ def _classes(classes: Any) -> list[Any]:
 
 
 def save(model: Sequential, path: PathArg, *, classes: Any = None,
-         metadata: dict[str, Any] | None = None) -> Path:
+         metadata: dict[str, Any] | None = None, include_optimizer: bool = False) -> Path:
     """Write ``model`` (built) to one ``.npz`` file, atomically.
 
     Parameters
@@ -106,6 +123,11 @@ def save(model: Sequential, path: PathArg, *, classes: Any = None,
     metadata : dict, optional
         A JSON object (NumPy scalars and arrays become numbers and lists); ``load`` sets
         ``model.metadata_`` to it.
+    include_optimizer : bool
+        Also write the optimizer (hyper-parameters, moments or velocity, step count) and
+        the state of the shuffling generator: a checkpoint (format version 2, which
+        nncore 0.1.0 does not read) from which ``load`` then ``fit`` continues training
+        bit for bit as the saved model would have. Default: the weights only.
 
     Returns
     -------
@@ -117,7 +139,9 @@ def save(model: Sequential, path: PathArg, *, classes: Any = None,
     RuntimeError
         The model has no weights yet.
     TypeError, ValueError
-        A custom loss; labels or metadata that JSON cannot hold.
+        A custom loss; labels or metadata that JSON cannot hold; with
+        ``include_optimizer``, no optimizer yet (the model was never fitted) or a custom
+        one.
     OSError
         Writing failed; the temporary file is removed, the previous file left intact.
     """
@@ -150,6 +174,10 @@ def save(model: Sequential, path: PathArg, *, classes: Any = None,
         "loss": None if loss is None else {"name": loss.name, "link": loss.link_activation},
         "classes": labels, "metadata": metadata,
     }
+    state_arrays: dict[str, np.ndarray] = {}
+    if include_optimizer:  # appended: the default description stays byte for byte as it was
+        desc["format_version"] = CHECKPOINT_FORMAT_VERSION
+        desc["optimizer"], desc["rng"], state_arrays = _checkpoint(model)
     try:
         text = json.dumps(desc, allow_nan=False, ensure_ascii=False, default=_jsonable)
     except (TypeError, ValueError) as exc:
@@ -157,8 +185,42 @@ def save(model: Sequential, path: PathArg, *, classes: Any = None,
     arrays = {JSON_KEY: np.frombuffer(text.encode("utf-8"), np.uint8)}
     for i, (W, b) in enumerate(model.get_weights()):
         arrays[f"layer{i}.W"], arrays[f"layer{i}.b"] = W, b
+    arrays.update(state_arrays)
     _atomic_savez(target, arrays)
     return target
+
+
+def _optimizer_keys(cls: type[Optimizer]) -> dict[str, Any]:
+    """The constructor arguments of a built-in optimizer, with their defaults."""
+    return {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+
+
+def _checkpoint(model: Sequential) -> tuple[dict[str, Any], dict[str, Any],
+                                            dict[str, np.ndarray]]:
+    """The ``optimizer`` and ``rng`` fields and the state arrays of a checkpoint."""
+    opt = model.optimizer
+    assert model.params is not None
+    if opt is None:
+        raise ValueError("include_optimizer=True: the model has no optimizer yet (fit it "
+                         "first)")
+    cls = OPTIMIZERS.get(opt.name)
+    if cls is not type(opt):
+        raise ValueError(f"cannot save optimizer {opt!r}: only the built-in optimizers "
+                         f"({', '.join(OPTIMIZERS)}) can be saved")
+    config = {key: getattr(opt, key) for key in _optimizer_keys(cls)}
+    try:  # attributes set after construction (as the estimators do) must still be valid
+        cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot save optimizer {opt!r}: {exc}") from None
+    state = opt.get_state(model.params)
+    arrays: dict[str, np.ndarray] = ({} if state is None else
+                                     {f"optimizer.{n}": state[n] for n in cls.buffers})
+    rng = dict(model._rng.bit_generator.state)
+    if rng.get("bit_generator") != "PCG64":
+        raise ValueError(f"cannot save a {rng.get('bit_generator')} generator state: only "
+                         "PCG64 (numpy.random.default_rng) can be saved")
+    step = None if state is None else state["step"]
+    return {"name": opt.name, "config": config, "step": step}, rng, arrays
 
 
 def _atomic_savez(target: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -168,7 +230,8 @@ def _atomic_savez(target: Path, arrays: dict[str, np.ndarray]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            # numpy's stub: a key could be savez's own allow_pickle; ours never are.
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(FileNotFoundError):
@@ -202,6 +265,8 @@ def load(path: PathArg, backend: str | None = None) -> Sequential:
     Sequential
         Built, with the saved weights, dtype and loss; ``model.classes_`` (NumPy array)
         and ``model.metadata_`` (dict) are set when saved (pickling does not keep them).
+        From a checkpoint (``include_optimizer=True``) also ``model.optimizer`` with its
+        state and the shuffling generator's state, so ``fit`` continues exactly.
 
     Raises
     ------
@@ -222,6 +287,16 @@ def load(path: PathArg, backend: str | None = None) -> Sequential:
         model.classes_ = np.asarray(desc["classes"])  # type: ignore[attr-defined]
     if desc["metadata"] is not None:
         model.metadata_ = desc["metadata"]  # type: ignore[attr-defined]
+    if "optimizer" in desc:  # a checkpoint; everything below was validated by _read
+        assert model.params is not None
+        spec = desc["optimizer"]
+        cls = OPTIMIZERS[spec["name"]]
+        opt = cls(**spec["config"])
+        if spec["step"] is not None:
+            opt.set_state(model.params, {"step": spec["step"], **{
+                n: np.asarray(arrays[f"optimizer.{n}"], model.dtype) for n in cls.buffers}})
+        model.optimizer = opt
+        model._rng.bit_generator.state = desc["rng"]  # after set_weights, which draws
     return model
 
 
@@ -296,13 +371,14 @@ def _description(data: bytes) -> dict[str, Any]:
     version = desc.get("format_version")
     _need(version is not None, "the description has no 'format_version'")
     _need(_int(version), f"'format_version' must be an integer >= 1, got {version!r}")
-    _need(version <= FORMAT_VERSION,
+    _need(version <= CHECKPOINT_FORMAT_VERSION,
           f"format version {version} (nncore {desc.get('nncore_version')!r}) is newer than "
-          f"this nncore reads (up to {FORMAT_VERSION}): upgrade nncore")
+          f"this nncore reads (up to {CHECKPOINT_FORMAT_VERSION}): upgrade nncore")
     _need(desc.get("format") == FORMAT_NAME,
           f"'format' must be {FORMAT_NAME!r}, got {desc.get('format')!r}")
-    _need(set(desc) == _FIELDS, f"wrong fields in the description (missing "
-          f"{sorted(_FIELDS - set(desc))}, unknown {sorted(set(desc) - _FIELDS)})")
+    fields = _FIELDS | _CHECKPOINT_FIELDS if version >= CHECKPOINT_FORMAT_VERSION else _FIELDS
+    _need(set(desc) == fields, f"wrong fields in the description (missing "
+          f"{sorted(fields - set(desc))}, unknown {sorted(set(desc) - fields)})")
     seed, layers, loss = desc["seed"], desc["layers"], desc["loss"]
     for field, ok in (("nncore_version", isinstance(desc["nncore_version"], str)),
                       ("dtype", desc["dtype"] in ("float32", "float64")),
@@ -335,7 +411,52 @@ def _description(data: bytes) -> dict[str, Any]:
             raise _Invalid(f"the loss does not fit the last layer: {exc}") from None
     if desc["classes"] is not None:
         desc["classes"] = _classes(desc["classes"])
+    if "optimizer" in desc:
+        _check_optimizer(desc["optimizer"])
+        _check_rng(desc["rng"])
     return desc
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def _check_optimizer(spec: Any) -> None:
+    """The checkpoint's ``optimizer`` field: a built-in optimizer the constructor accepts."""
+    _need(isinstance(spec, dict) and set(spec) == _OPTIMIZER_FIELDS,
+          f"'optimizer' must be an object with fields {sorted(_OPTIMIZER_FIELDS)}")
+    name, config, step = spec["name"], spec["config"], spec["step"]
+    _need(isinstance(name, str) and name in OPTIMIZERS,
+          f"unknown optimizer {name!r}: expected one of {list(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name]
+    defaults = _optimizer_keys(cls)
+    _need(isinstance(config, dict) and set(config) == set(defaults),
+          f"optimizer {name!r}: 'config' must be an object with fields {sorted(defaults)}")
+    for key, value in config.items():
+        ok = isinstance(value, bool) if isinstance(defaults[key], bool) else _number(value)
+        _need(ok, f"optimizer {name!r}: invalid {key!r}: {value!r}")
+    try:
+        cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(f"optimizer {name!r}: {exc}") from None
+    _need(step is None or (_int(step, 0) and (cls.counts_steps or step == 0)),
+          f"optimizer {name!r}: 'step' must be null or an integer >= 0"
+          f"{'' if cls.counts_steps else ' (0: it counts no steps)'}, got {step!r}")
+
+
+def _check_rng(rng: Any) -> None:
+    """The checkpoint's ``rng`` field: a ``PCG64`` state as ``bit_generator.state`` has it."""
+    _need(isinstance(rng, dict) and set(rng) == _RNG_FIELDS
+          and rng["bit_generator"] == "PCG64",
+          f"'rng' must be a PCG64 state with fields {sorted(_RNG_FIELDS)}")
+    inner = rng["state"]
+    _need(isinstance(inner, dict) and set(inner) == {"state", "inc"}
+          and all(_int(v, 0) and v < 1 << 128 for v in inner.values()) and inner["inc"] % 2,
+          "'rng': 'state' must hold integers 'state' and 'inc' in [0, 2**128), 'inc' odd")
+    _need(rng["has_uint32"] in (0, 1) and _int(rng["has_uint32"], 0)
+          and _int(rng["uinteger"], 0) and rng["uinteger"] < 1 << 32,
+          "'rng': 'has_uint32' must be 0 or 1 and 'uinteger' an integer in [0, 2**32)")
 
 
 def _shapes(desc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -345,4 +466,8 @@ def _shapes(desc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     for i, layer in enumerate(desc["layers"]):
         shapes[f"layer{i}.W"], shapes[f"layer{i}.b"] = (n_in, layer["units"]), (layer["units"],)
         n_in = layer["units"]
+    if "optimizer" in desc and desc["optimizer"]["step"] is not None:
+        n_params = sum(math.prod(shape) for shape in shapes.values())
+        for name in OPTIMIZERS[desc["optimizer"]["name"]].buffers:
+            shapes[f"optimizer.{name}"] = (n_params,)
     return shapes

@@ -212,8 +212,8 @@ LOSSES: dict[str, type[Loss]] = {
 }
 
 
-def get_loss(loss: Loss | str) -> Loss:
-    """Return a ``Loss`` from an instance or one of the names in ``LOSSES``."""
+def get_loss(loss: Loss | type[Loss] | str) -> Loss:
+    """Return a ``Loss`` from an instance, a subclass or one of the names in ``LOSSES``."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, type) and issubclass(loss, Loss):

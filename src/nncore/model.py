@@ -402,7 +402,8 @@ class Sequential:
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
         # Views, plans, the backend object and the lock are rebuilt on unpickling, so
-        # the restored model trains the very parameters it predicts with.
+        # the restored model trains the very parameters it predicts with. The optimizer's
+        # state and the shuffling generator travel too: training continues exactly.
         return {
             "layers": [layer.get_config() for layer in self.layers],
             "dtype": self.dtype.name, "backend": self.ops.name, "seed": self.seed,
@@ -410,6 +411,8 @@ class Sequential:
             "rng": self._rng.bit_generator.state,
             "n_features": self.n_features,
             "weights": None if self.params is None else self.params.w.copy(),
+            "optimizer_state": (None if self.optimizer is None or self.params is None
+                                else self.optimizer.get_state(self.params)),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -418,17 +421,29 @@ class Sequential:
             backend=state["backend"], seed=state["seed"], loss=state["loss"],
             n_threads=state["n_threads"])
         self.optimizer = state["optimizer"]
-        self._rng.bit_generator.state = state["rng"]
         if state["weights"] is not None:
             self.build(state["n_features"])
             assert self.params is not None
             self.params.w[...] = state["weights"]
+            opt_state = state.get("optimizer_state")  # absent in pickles of nncore <= 0.1.0
+            # An optimizer already bound elsewhere (a shallow copy shares it) keeps its own.
+            if opt_state is not None and self.optimizer is not None and (
+                    self.optimizer._store is None):
+                self.optimizer.set_state(self.params, opt_state)
+        # After build, which draws the initial weights from the generator.
+        self._rng.bit_generator.state = state["rng"]
 
-    def save(self, path: Any, *, classes: Any = None, metadata: Any = None) -> Any:
-        """Write the model to one ``.npz`` file, atomically; see ``nncore.io.save``."""
+    def save(self, path: Any, *, classes: Any = None, metadata: Any = None,
+             include_optimizer: bool = False) -> Any:
+        """Write the model to one ``.npz`` file, atomically; see ``nncore.io.save``.
+
+        ``include_optimizer=True`` writes a checkpoint: ``nncore.load`` then ``fit``
+        continues training exactly as this model would.
+        """
         from nncore.io import save
 
-        return save(self, path, classes=classes, metadata=metadata)
+        return save(self, path, classes=classes, metadata=metadata,
+                    include_optimizer=include_optimizer)
 
 
 def _same_length(X: np.ndarray, y: np.ndarray) -> None:

@@ -4,6 +4,12 @@ Each optimizer keeps its state (momentum, moments, step count) in flat buffers t
 of the parameters, allocated on the first step and reset if it is handed a different
 parameter store. Weight decay applies to the weights only (``w[:n_weights]``), never
 to the biases. The update rules are PyTorch's (``torch.optim.SGD``, ``Adam``, ``AdamW``).
+
+The state belongs to one (optimizer, parameter store) pair, so the model that owns both
+carries it: pickling or deep-copying a ``Sequential`` (or an estimator holding one) takes
+``get_state`` copies along and the restored model re-attaches them to its new store with
+``set_state``; ``nncore.io.save(..., include_optimizer=True)`` writes them to the file. An
+optimizer pickled or copied on its own keeps its hyper-parameters and starts fresh.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ class Optimizer:
     """Base class: ``step(ops, params)`` applies one update in place."""
 
     name: ClassVar[str] = "optimizer"
+    #: Names of the state buffers (attributes ``_<name>``, each the size of the parameters).
+    buffers: ClassVar[tuple[str, ...]] = ()
+    #: Whether the state includes a step count (attribute ``_t``).
+    counts_steps: ClassVar[bool] = False
+    _t: int  # the step count, set by optimizers that count steps
 
     def __init__(self, lr: float) -> None:
         self.lr = _positive("lr", lr)
@@ -45,8 +56,58 @@ class Optimizer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
+    def get_state(self, store: ParamStore) -> dict[str, Any] | None:
+        """Copies of the state that belongs to ``store``, or None if there is none.
+
+        Returns
+        -------
+        dict or None
+            ``{"step": int, <buffer name>: ndarray, ...}`` (the names in ``buffers``;
+            ``step`` is 0 for optimizers that do not count steps); None when the state is
+            fresh or belongs to another store, or the optimizer declares no ``buffers``.
+        """
+        if self._store is not store or not self.buffers:
+            return None
+        state: dict[str, Any] = {"step": int(self._t) if self.counts_steps else 0}
+        for name in self.buffers:
+            state[name] = getattr(self, "_" + name).copy()
+        return state
+
+    def set_state(self, store: ParamStore, state: dict[str, Any]) -> None:
+        """Adopt ``state`` (as from ``get_state``) as the state for ``store``, copying it.
+
+        Raises
+        ------
+        ValueError
+            The keys are not ``step`` and the names in ``buffers``, a buffer is not an
+            array of the store's size and dtype, or the step is not an int >= 0 (0 for
+            optimizers that do not count steps).
+        """
+        if not self.buffers or set(state) != {"step", *self.buffers}:
+            raise ValueError(f"{type(self).__name__} state must have the keys "
+                             f"{['step', *self.buffers]}, got {sorted(state)}")
+        step = state["step"]
+        if (not isinstance(step, int | np.integer) or isinstance(step, bool) or step < 0
+                or (step and not self.counts_steps)):
+            raise ValueError(f"optimizer state 'step' must be an int >= 0 (0 for "
+                             f"{type(self).__name__}), got {step!r}")
+        arrays = {}
+        for name in self.buffers:
+            buf = state[name]
+            if (not isinstance(buf, np.ndarray) or buf.dtype != store.dtype
+                    or buf.shape != store.w.shape):
+                raise ValueError(f"optimizer state {name!r} must be a {store.dtype} array "
+                                 f"of shape {store.w.shape}")
+            arrays[name] = np.array(buf, order="C")  # a private, writable copy
+        for name, buf in arrays.items():
+            setattr(self, "_" + name, buf)
+        if self.counts_steps:
+            self._t = int(step)
+        self._store = store
+
     def __getstate__(self) -> dict[str, Any]:
-        # State buffers belong to one live model; a copy starts fresh.
+        # State buffers belong to one (optimizer, store) pair: the owning model carries
+        # them (get_state/set_state); an optimizer copied on its own starts fresh.
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -107,6 +168,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    buffers = ("v",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
@@ -149,6 +211,8 @@ class Adam(Optimizer):
 
     name = "adam"
     decoupled: ClassVar[bool] = False
+    buffers = ("m", "v")
+    counts_steps = True
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
@@ -195,7 +259,8 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
+#: The built-in optimizers by name (each constructible with no arguments).
+OPTIMIZERS: dict[str, type[SGD | Adam]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
 
 
 def get_optimizer(optimizer: Optimizer | str) -> Optimizer:

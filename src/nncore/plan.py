@@ -30,19 +30,19 @@ class NetPlan:
 
     Parameters
     ----------
-    sizes : sequence of int
+    sizes : sequence or array of int
         Input width, then each layer's width (all >= 1).
     activations : sequence of str
         One activation name per layer.
-    slopes : sequence of float
+    slopes : sequence or array of float
         One leaky-ReLU slope per layer (>= 0).
     w, g : ndarray
         The flat parameter and gradient buffers: all weights (layer by layer, each
         ``W_i`` of shape ``(d_i, d_{i+1})`` row-major), then all biases.
     """
 
-    def __init__(self, sizes: Sequence[int], activations_: Sequence[str],
-                 slopes: Sequence[float], w: np.ndarray, g: np.ndarray) -> None:
+    def __init__(self, sizes: Sequence[int] | np.ndarray, activations_: Sequence[str],
+                 slopes: Sequence[float] | np.ndarray, w: np.ndarray, g: np.ndarray) -> None:
         op = "NetPlan"
         self.sizes = np.array([_checks.count(op, "sizes", s, 1) for s in sizes], np.int64)
         if len(activations_) != len(self.sizes) - 1 or len(slopes) != len(activations_):

@@ -135,6 +135,14 @@ _NOTES = """
     the output plus ``alpha W / rows``, is nncore's loss gradient times a constant, which
     the learning rate (SGD) or epsilon (Adam) absorbs.
 
+    A pickled, deep-copied or ``joblib``-dumped estimator carries everything training
+    continues from: the weights, the optimizer's moments or velocity and step count, the
+    learning-rate schedule, the convergence counters and best scores. ``partial_fit`` (or
+    ``fit`` with ``warm_start``) after the round trip gives bit for bit the weights it
+    gives without it, so moving an estimator between processes (e.g. dask-ml's
+    ``Incremental``) does not restart Adam. As in scikit-learn, ``fit`` with
+    ``warm_start`` keeps the weights but starts a new optimizer; ``partial_fit`` keeps both.
+
     ``loss_curve_`` follows scikit-learn's definitions, not nncore's: the regressor's
     squared error is HALF the mean square, ``0.5 * mean((y - prediction) ** 2)`` over
     samples and targets (nncore's ``MSE`` is the full mean square); the log-loss of
@@ -151,8 +159,6 @@ _NOTES = """
       scikit-learn's form while the learning rate is constant;
     - the shuffling order comes from nncore's generator (seeded from ``random_state``),
       so results match scikit-learn's exactly only with ``shuffle=False``;
-    - a pickled estimator keeps its weights but not the optimizer's moments or velocity:
-      ``partial_fit`` after unpickling starts them afresh;
     - sparse input, ``sample_weight`` and the "lbfgs" solver are not supported.
 """
 
