@@ -140,10 +140,16 @@ def test_ctrl_c_stops_a_long_native_epoch_cleanly():
         opt = nncore.Adam()
         model.fit(X[:10], y[:10], epochs=1, optimizer=opt, loss="softmax_cross_entropy")
         class SigintSoon(nncore.Callback):
-            # Armed once the data are converted and training begins: a timer started
-            # before fit could fire during the conversion on a loaded machine.
+            # Send SIGINT only once the native epoch has run some steps (its step counter,
+            # counters[1], is visible from this thread): a timer could fire before the
+            # epoch starts on a loaded machine (during the conversion or the shuffle).
             def on_train_begin(self, model):
-                threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+                plan = next(p for p in model._train_plans.values() if p.batch_size == 1)
+                def watch():
+                    while plan.counters[1] < 1000:
+                        time.sleep(0.001)
+                    os.kill(os.getpid(), signal.SIGINT)
+                threading.Thread(target=watch, daemon=True).start()
         start = time.perf_counter()
         try:
             model.fit(X, y, epochs=1, batch_size=1, callbacks=[SigintSoon()])
