@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
-import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy
 import threadpoolctl
 
-import nncore
 from nncore import activations, get_ops
+from nncore._environment import environment as nncore_environment
+from nncore._environment import format_environment
 from nncore.backend import HAS_KERNELS
 from nncore.ops import Ops
 
@@ -233,25 +231,9 @@ def select(cases: Iterable[Case], patterns: Sequence[str] = ()) -> list[Case]:
 
 
 def environment() -> list[str]:
-    """Versions, BLAS libraries and their thread counts, one line each (for reports)."""
-    lines = [
-        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"nncore {nncore.__version__} (compiled kernels: {HAS_KERNELS})",
-        f"cpu: {platform.machine()}, {os.cpu_count()} logical CPUs",
-    ]
-    for lib in threadpoolctl.threadpool_info():
-        lines.append(
-            f"{lib.get('user_api')}: {lib.get('internal_api')} {lib.get('version')} "
-            f"({lib.get('architecture', '?')}, threads={lib.get('num_threads')}, "
-            f"{lib.get('threading_layer', '?')}) {os.path.basename(lib.get('filepath', ''))}"
-        )
-    blas_env = {
-        k: v for k, v in sorted(os.environ.items()) if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))
-    }
-    if blas_env:
-        lines.append("env: " + " ".join(f"{k}={v}" for k, v in blas_env.items()))
-    lines.append(_allocator_state)
-    return lines
+    """The environment report of ``nncore info`` (``nncore._environment``: versions, SIMD
+    level, BLAS libraries and threads, env vars), one line each, then the malloc set-up."""
+    return [*format_environment(nncore_environment()), _allocator_state]
 
 
 def steady_allocator() -> str:

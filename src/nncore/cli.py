@@ -3,44 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from collections.abc import Sequence
 
 
 def info_text() -> str:
-    """Return what ``nncore info`` prints: versions, backend, BLAS and threads."""
-    import numpy as np
-    import scipy
-    from threadpoolctl import threadpool_info
+    """Return what ``nncore info`` prints: versions, kernels, backend, machine, BLAS, threads."""
+    from nncore._environment import environment, format_environment
 
-    import nncore
-    from nncore.backend import _IMPORT_ERROR, HAS_KERNELS, get_ops
-
-    try:
-        backend = get_ops().name
-    except (ImportError, ValueError) as exc:
-        backend = f"unavailable ({exc})"
-    lines = [
-        f"nncore {nncore.__version__}",
-        f"python {platform.python_version()} ({platform.machine()}, {os.cpu_count()} CPUs)",
-        f"numpy {np.__version__}, scipy {scipy.__version__}",
-        f"compiled kernels: {'yes' if HAS_KERNELS else 'no (' + _IMPORT_ERROR + ')'}",
-        f"backend: {backend} (NNCORE_BACKEND={os.environ.get('NNCORE_BACKEND', '')!r})",
-        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}",
-        "thread pools:",
-    ]
-    # Importing scipy.linalg loads the BLAS that the kernels call through cython_blas.
-    import scipy.linalg
-
-    for pool in threadpool_info():
-        lines.append(
-            f"  {pool.get('internal_api')} {pool.get('version')} "
-            f"threads={pool.get('num_threads')} arch={pool.get('architecture')} "
-            f"({os.path.basename(str(pool.get('filepath')))})"
-        )
-    return "\n".join(lines)
+    return "\n".join(format_environment(environment()))
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -61,9 +32,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from nncore.benchmark import COMPARE_HINT
     from nncore.benchmark import main as bench_main
 
-    return bench_main(workloads=args.workloads, systems=args.systems, threads=args.threads,
+    if args.systems is not None:  # the option of the comparison, which left the package
+        print(f"nncore bench: --systems is gone from nncore bench, which times nncore "
+              f"alone (--backends cython,numpy). {COMPARE_HINT}", file=sys.stderr)
+        return 2
+    return bench_main(workloads=args.workloads, backends=args.backends, threads=args.threads,
                       repeats=args.repeats, small=args.quick, as_json=args.json,
                       json_out=args.json_out)
 
@@ -89,28 +65,33 @@ def build_parser() -> argparse.ArgumentParser:
     from nncore.commands import add_parsers
 
     add_parsers(sub)
-    p = sub.add_parser("info", help="print versions, backend, BLAS and thread counts")
+    p = sub.add_parser("info", help="print versions, kernels, backend, machine, BLAS and "
+                       "thread counts")
     p.set_defaults(func=_info)
-    p = sub.add_parser("bench", help="compare nncore with NumPy, PyTorch and scikit-learn",
-                       description="Time the same networks, data, batch order and initial "
-                       "weights on nncore-cython, nncore-numpy, a plain NumPy loop, PyTorch "
-                       "and scikit-learn (when importable), in one process with one thread "
-                       "count. W1: one epoch 784-256-128-10 on 60,000 rows; W2: 10,000 tiny "
-                       "SGD steps; W3: 10,000 single-row predict_proba calls; W4: W1's GEMMs "
-                       "alone (the floor). Prints Markdown tables, or JSON.")
+    p = sub.add_parser("bench", help="time nncore's backends and BLAS thread counts here",
+                       description="Time nncore on this machine: its backends (Cython kernels, "
+                       "NumPy) on the same networks, data and initial weights, once per BLAS "
+                       "thread count, with the environment (versions, SIMD level, BLAS "
+                       "library, threads). W1: one epoch 784-256-128-10 on 60,000 rows; W2: "
+                       "10,000 tiny SGD steps; W3: 10,000 single-row predict_proba calls; W4: "
+                       "W1's GEMMs alone (the floor). Prints Markdown tables, or JSON. The "
+                       "comparison with NumPy, PyTorch and scikit-learn is bench/compare.py "
+                       "in a source checkout.")
     p.add_argument("--workloads", default="W1,W2,W3,W4", metavar="W1,W2,...",
                    help="comma-separated workloads (default: all four)")
-    p.add_argument("--systems", default="nncore-cython,nncore-numpy,numpy-loop,torch,sklearn",
-                   metavar="NAME,...", help="comma-separated systems (default: all; those "
-                   "not importable are skipped)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for BLAS and torch alike (default: os.cpu_count())")
+    p.add_argument("--backends", default="cython,numpy", metavar="NAME,...",
+                   help="comma-separated backends (default: cython,numpy; one not installed "
+                   "is skipped)")
+    p.add_argument("--threads", default=None, metavar="N[,M...]",
+                   help="BLAS thread counts to time, each workload under each (default: the "
+                   "current count, then 1); the first is the reference")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed runs per measurement, median reported (3; W4: min of 5)")
     p.add_argument("--quick", action="store_true", help="shrink every workload (smoke test)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--json-out", metavar="FILE", default=None,
                    help="also write the JSON report to FILE")
+    p.add_argument("--systems", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)
     return parser
 

@@ -1,141 +1,25 @@
-"""The systems that ``nncore bench`` compares, one small class each.
+"""The systems ``bench/compare.py`` times beside nncore, one small class each.
 
-Every system trains and runs the same network (a ``Net``: layer widths, hidden
-activation, loss, batch size, learning rate) from the same initial weights, given as
-``[(W, b), ...]`` with ``W`` of shape ``(n_in, n_out)``:
-
-* ``trainer(net, X, y)`` returns a ``Trainer``: ``reset(weights)`` loads the shared
-  weights, ``run(rows)`` trains one epoch of plain SGD over the first ``rows`` samples in
-  order (sequential batches, no shuffling) and returns the epoch's mean loss;
-* ``predictor(net, weights)`` returns ``f(x) -> probabilities`` for one call.
-
-Third-party libraries (torch, scikit-learn) are imported only when their system is used.
+The interface (``System``, ``Trainer``, ``Net``) and nncore's own system live in the
+package (``nncore._bench_workloads``), which ``nncore bench`` uses too; the other systems
+live here, outside the installed package, so that nncore never imports PyTorch or
+scikit-learn to benchmark. Every system trains the same network from the same initial
+weights ``[(W, b), ...]`` (``W`` of shape ``(n_in, n_out)``), in the same batch order,
+with plain SGD. torch and scikit-learn are imported only when their system is used.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-Weights = Sequence[tuple[np.ndarray, np.ndarray]]
+from nncore._bench_workloads import Net, NncoreSystem, System, Trainer, Weights
 
-
-@dataclass(frozen=True)
-class Net:
-    """One network and its training configuration, shared by every system.
-
-    Parameters
-    ----------
-    sizes : tuple of int
-        Layer widths, input first: ``(784, 256, 128, 10)``.
-    activation : {"relu", "tanh"}
-        Activation of the hidden layers; the last layer outputs logits.
-    loss : {"softmax", "binary"}
-        Softmax cross-entropy on integer labels, or binary cross-entropy with logits on
-        0/1 labels (one output unit).
-    batch_size : int
-        Rows per SGD step.
-    lr : float
-        Learning rate of plain SGD (no momentum, no weight decay).
-    """
-
-    sizes: tuple[int, ...]
-    activation: str
-    loss: str
-    batch_size: int
-    lr: float = 0.01
-
-    @property
-    def pairs(self) -> list[tuple[int, int]]:
-        """``(n_in, n_out)`` of each layer."""
-        return list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
-
-    @property
-    def classes(self) -> np.ndarray:
-        """The class labels: ``0..C-1``, or ``[0, 1]`` for the binary loss."""
-        return np.arange(2 if self.loss == "binary" else self.sizes[-1])
-
-
-class Trainer(Protocol):
-    """One system's training loop on fixed data."""
-
-    def reset(self, weights: Weights) -> None:
-        """Load the shared weights (optimizer state too, if any)."""
-
-    def run(self, rows: int | None = None) -> float:
-        """Train one epoch over the first ``rows`` samples (all if None); mean loss."""
-        ...
-
-
-class System:
-    """Base class: a name, a version, a trainer and a predictor."""
-
-    #: Name on the command line and in the tables.
-    name = "system"
-
-    def version(self) -> str:
-        """Version of the library that does the work."""
-        raise NotImplementedError
-
-    def trainer(self, net: Net, X: np.ndarray, y: np.ndarray) -> Trainer:
-        """A ``Trainer`` on ``(X, y)`` (float32 features, integer labels)."""
-        raise NotImplementedError
-
-    def predictor(self, net: Net, weights: Weights) -> Callable[[np.ndarray], Any]:
-        """``f(x)``: class probabilities of a (1, n_features) float32 row."""
-        raise NotImplementedError
-
-
-# ---------------------------------------------------------------------- nncore
-class NncoreSystem(System):
-    """``nncore.Sequential`` with the given backend, trained by ``model.fit``."""
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        self.name = f"nncore-{backend}"
-
-    def version(self) -> str:
-        import nncore
-
-        return nncore.__version__
-
-    def _model(self, net: Net, weights: Weights | None = None) -> Any:
-        import nncore
-
-        loss = nncore.BinaryCrossEntropy() if net.loss == "binary" else nncore.SoftmaxCrossEntropy()
-        layers = [nncore.Dense(n, net.activation) for n in net.sizes[1:-1]]
-        model = nncore.Sequential([*layers, nncore.Dense(net.sizes[-1])], dtype="float32",
-                                  backend=self.backend, seed=0, loss=loss)
-        model.build(net.sizes[0])
-        if weights is not None:
-            model.set_weights(weights)
-        return model
-
-    def trainer(self, net: Net, X: np.ndarray, y: np.ndarray) -> Trainer:
-        return _NncoreTrainer(self._model(net), net, X, y)
-
-    def predictor(self, net: Net, weights: Weights) -> Callable[[np.ndarray], Any]:
-        return self._model(net, weights).predict_proba
-
-
-class _NncoreTrainer:
-    def __init__(self, model: Any, net: Net, X: np.ndarray, y: np.ndarray) -> None:
-        self.model, self.net, self.X, self.y = model, net, X, y
-
-    def reset(self, weights: Weights) -> None:
-        self.model.set_weights(weights)
-
-    def run(self, rows: int | None = None) -> float:
-        import nncore
-
-        history = self.model.fit(self.X[:rows], self.y[:rows], epochs=1,
-                                 batch_size=self.net.batch_size,
-                                 optimizer=nncore.SGD(lr=self.net.lr), shuffle=False)
-        return float(history.history["loss"][-1])
+#: How to get the optional systems.
+INSTALL_HINT = 'pip install ".[compare]" (scikit-learn, torch==2.13.0, CPU build)'
 
 
 # ---------------------------------------------------------------------- plain NumPy
@@ -357,11 +241,16 @@ class _SklearnTrainer:
         return float(self.clf.loss_)
 
 
+# ---------------------------------------------------------------------- registry
 def make_systems() -> dict[str, System]:
     """All systems by name, in table order."""
     systems: list[System] = [NncoreSystem("cython"), NncoreSystem("numpy"), NumpyLoopSystem(),
                              TorchSystem(), SklearnSystem()]
     return {s.name: s for s in systems}
+
+
+#: System names, in table order.
+SYSTEMS = tuple(make_systems())
 
 
 def unavailable(name: str) -> str | None:
@@ -376,5 +265,5 @@ def unavailable(name: str) -> str | None:
     try:
         __import__(module)
     except ImportError as exc:
-        return f"{module} not importable ({exc})"
+        return f"{module} not importable ({exc}); {INSTALL_HINT}"
     return None
