@@ -42,6 +42,11 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 """
 
 
+# The vector math headers (see the top of _vmath.h): interface and dispatch, one-element
+# math, coefficient tables, and the loops compiled once per ISA.
+_VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h")
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -68,9 +73,10 @@ def _extensions() -> list:
     ext = Extension(
         "nncore._kernels",
         sources=["src/nncore/_kernels.pyx"],
-        # the float32 exp/tanh kernels (cdef extern from "_vmath.h"); a header edit rebuilds
+        # the vector math (cdef extern from "_vmath.h", which includes the other three):
+        # an edit to any of the headers rebuilds. MANIFEST.in ships the same list.
         include_dirs=["src/nncore"],
-        depends=["src/nncore/_vmath.h"],
+        depends=[f"src/nncore/{h}" for h in _VMATH_HEADERS],
         extra_compile_args=cflags,
         # Lets the module report (BOUNDS_CHECKED) which build it is.
         define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],
