@@ -3,6 +3,11 @@
 Each case names the argument at fault; the test checks the exception type, that the
 message names the argument, that both backends raise the very same message, and that
 no array was modified by the failed call.
+
+tests/fuzz/test_rejection.py breaks rules at random in every method, the plan methods
+too, and checks the same agreement with the NumPy backend. These cases stay: each pins
+the words its message must contain, which agreement cannot check, and some break rules
+the fuzz suite's mutations do not (a Fortran-ordered array, an output that is an input).
 """
 
 from __future__ import annotations
@@ -124,14 +129,6 @@ def test_rejected_with_clear_error(ops, case_id, method, make, exc, text):
     assert str(info.value).startswith(f"{method}:") or "activation" in str(info.value)
     for name, x in before.items():
         np.testing.assert_array_equal(kwargs[name], x, err_msg=f"'{name}' changed")
-
-
-@pytest.mark.cython
-@pytest.mark.parametrize("case_id,method,make,exc,text", CASES, ids=[c[0] for c in CASES])
-def test_both_backends_reject_alike(case_id, method, make, exc, text):
-    messages = []
-    for backend in ("numpy", "cython"):
-        with pytest.raises(exc) as info:
-            getattr(nncore.get_ops(backend), method)(**make())
-        messages.append((type(info.value), str(info.value)))
-    assert messages[0] == messages[1]
+    with pytest.raises(exc) as ref:  # the reference backend's exception, word for word
+        getattr(nncore.get_ops("numpy"), method)(**make())
+    assert (type(info.value), str(info.value)) == (type(ref.value), str(ref.value))
