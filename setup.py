@@ -1,4 +1,4 @@
-"""Build the one compiled module, ``nncore._kernels``.
+"""Build the one compiled module, ``nncore.backends._kernels``.
 
 Everything else about the package lives in ``pyproject.toml``. Environment switches:
 
@@ -12,7 +12,7 @@ Everything else about the package lives in ``pyproject.toml``. Environment switc
 No working C compiler: ``build_ext`` first compiles and links a tiny C file that includes
 ``Python.h``, with the compiler, flags and linker it would use for the extension (``CC``,
 ``CFLAGS``, ``LDSHARED``, ...). If that fails, it prints a warning, builds nothing, and the
-install succeeds as pure Python (``import nncore`` then warns, see ``nncore.backend``). If the
+install succeeds as pure Python (``import nncore`` then warns, see ``nncore.backends``). If the
 probe passes, every error compiling the extension fails the install, as usual.
 
 The built package gets a generated ``nncore/_build_info.py`` recording whether the
@@ -71,12 +71,12 @@ def _extensions() -> list:
     if _flag("NNCORE_NATIVE"):
         cflags.append("-march=native")
     ext = Extension(
-        "nncore._kernels",
-        sources=["src/nncore/_kernels.pyx"],
+        "nncore.backends._kernels",
+        sources=["src/nncore/backends/_kernels.pyx"],
         # the vector math (cdef extern from "_vmath.h", which includes the other three):
         # an edit to any of the headers rebuilds. MANIFEST.in ships the same list.
-        include_dirs=["src/nncore"],
-        depends=[f"src/nncore/{h}" for h in _VMATH_HEADERS],
+        include_dirs=["src/nncore/backends"],
+        depends=[f"src/nncore/backends/{h}" for h in _VMATH_HEADERS],
         extra_compile_args=cflags,
         # Lets the module report (BOUNDS_CHECKED) which build it is.
         define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],
@@ -132,7 +132,7 @@ class BuildExt(build_ext):
         self.extensions = []
         print(
             "\n" + "=" * 78 + "\n"
-            "WARNING: nncore: no working C compiler, so the compiled kernels (nncore._kernels)\n"
+            "WARNING: nncore: no working C compiler, so the compiled kernels (nncore.backends._kernels)\n"
             "are NOT built: nncore will run on its NumPy backend (same results, slower).\n"
             f"The compiler check failed with: {problem}\n"
             "To get the kernels: install a C compiler and the Python headers (e.g.\n"

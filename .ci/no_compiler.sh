@@ -46,7 +46,7 @@ import warnings
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import nncore
-    import nncore.backend
+    import nncore.backends
     import nncore.cli
 
     nncore.get_ops()

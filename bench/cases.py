@@ -29,11 +29,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import threadpoolctl
 
-from nncore import activations, get_ops
-from nncore._environment import environment as nncore_environment
-from nncore._environment import format_environment
-from nncore.backend import HAS_KERNELS
-from nncore.ops import Ops
+from nncore import get_ops
+from nncore.backends import HAS_KERNELS, activations
+from nncore.backends.ops import Ops
+from nncore.cli._environment import environment as nncore_environment
+from nncore.cli._environment import format_environment
 
 #: Benchmark sizes ``(n, d)`` by id; the id is what ``-k`` filters on.
 SIZES: dict[str, tuple[int, int]] = {
@@ -231,7 +231,7 @@ def select(cases: Iterable[Case], patterns: Sequence[str] = ()) -> list[Case]:
 
 
 def environment() -> list[str]:
-    """The environment report of ``nncore info`` (``nncore._environment``: versions, SIMD
+    """The environment report of ``nncore info`` (``nncore.cli._environment``: versions, SIMD
     level, BLAS libraries and threads, env vars), one line each, then the malloc set-up."""
     return [*format_environment(nncore_environment()), _allocator_state]
 

@@ -10,7 +10,7 @@ Usage, from a source checkout (the README's Speed tables come from the first lin
 Every system runs the same network on the same data, in the same batch order, from the
 same initial weights, with one thread count for all (BLAS and OpenMP through
 threadpoolctl, torch through ``torch.set_num_threads``). The workloads, the timing and
-the tables are those of ``nncore bench`` (``nncore._bench_workloads``); the systems other
+the tables are those of ``nncore bench`` (``nncore.cli._bench_workloads``); the systems other
 than nncore are in ``bench/systems.py``. Systems that cannot be imported are skipped and
 listed. The installed ``nncore bench`` times nncore alone (its backends and BLAS thread
 counts).
@@ -30,7 +30,8 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.systems import SYSTEMS, make_systems, unavailable
-from nncore._bench_workloads import (
+from nncore.cli._bench import add_ratios, load_warning, markdown_table, split_names
+from nncore.cli._bench_workloads import (
     FLOOR,
     WORKLOADS,
     Row,
@@ -39,8 +40,7 @@ from nncore._bench_workloads import (
     measure,
     quick,
 )
-from nncore._environment import environment, format_environment
-from nncore.benchmark import add_ratios, load_warning, markdown_table, split_names
+from nncore.cli._environment import environment, format_environment
 
 #: The system every ratio is taken against.
 REFERENCE = "nncore-cython"
@@ -74,7 +74,7 @@ def run_comparison(workloads: Sequence[str] = tuple(WORKLOADS),
         The environment report (``versions`` with torch's and scikit-learn's, ``nncore``,
         ``machine``, ``blas``, ``env``), ``threads``, ``reference``, ``skipped`` and
         ``results``: one row per (workload, system), see
-        ``nncore._bench_workloads.measure``; the training rows' epoch losses agree
+        ``nncore.cli._bench_workloads.measure``; the training rows' epoch losses agree
         across systems (same data, order and weights).
     """
     from threadpoolctl import threadpool_limits

@@ -24,7 +24,7 @@ from bench.cases import (
     steady_allocator,
 )
 from nncore import get_ops
-from nncore.ops import Ops
+from nncore.backends.ops import Ops
 
 _LIMITS = pytest.StashKey[Any]()
 
@@ -74,5 +74,5 @@ def pytest_benchmark_update_machine_info(
 def ops(backend: str) -> Ops:
     """The ``Ops`` backend named by the test's ``backend`` parameter (skipped if absent)."""
     if backend not in available_backends():
-        pytest.skip(f"backend {backend!r} is not available (nncore._kernels not compiled)")
+        pytest.skip(f"backend {backend!r} is not available (nncore.backends._kernels not compiled)")
     return get_ops(backend)

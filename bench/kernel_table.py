@@ -41,7 +41,7 @@ from bench.cases import (
     steady_allocator,
 )
 from nncore import HAS_KERNELS, get_ops
-from nncore.ops import Ops
+from nncore.backends.ops import Ops
 
 
 def time_call(call: Callable[[], Any], repeat: int = 9, min_time: float = 0.025) -> float:
@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if not HAS_KERNELS:
-        print("nncore._kernels is not compiled: nothing to compare NumPy with.", file=sys.stderr)
+        print("nncore.backends._kernels is not compiled: nothing to compare NumPy with.",
+              file=sys.stderr)
         return 1
     if not args.default_malloc:
         steady_allocator()

@@ -1,7 +1,7 @@
 """The systems ``bench/compare.py`` times beside nncore, one small class each.
 
 The interface (``System``, ``Trainer``, ``Net``) and nncore's own system live in the
-package (``nncore._bench_workloads``), which ``nncore bench`` uses too; the other systems
+package (``nncore.cli._bench_workloads``), which ``nncore bench`` uses too; the other systems
 live here, outside the installed package, so that nncore never imports PyTorch or
 scikit-learn to benchmark. Every system trains the same network from the same initial
 weights ``[(W, b), ...]`` (``W`` of shape ``(n_in, n_out)``), in the same batch order,
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore._bench_workloads import Net, NncoreSystem, System, Trainer, Weights
+from nncore.cli._bench_workloads import Net, NncoreSystem, System, Trainer, Weights
 
 #: How to get the optional systems.
 INSTALL_HINT = 'pip install ".[compare]" (scikit-learn, torch==2.13.0, CPU build)'
@@ -256,9 +256,9 @@ SYSTEMS = tuple(make_systems())
 def unavailable(name: str) -> str | None:
     """Why system ``name`` cannot run here, or None if it can."""
     if name == "nncore-cython":
-        from nncore.backend import _IMPORT_ERROR, HAS_KERNELS
+        from nncore.backends import _IMPORT_ERROR, HAS_KERNELS
 
-        return None if HAS_KERNELS else f"nncore._kernels not importable ({_IMPORT_ERROR})"
+        return None if HAS_KERNELS else f"nncore.backends._kernels not importable ({_IMPORT_ERROR})"
     module = {"torch": "torch", "sklearn": "sklearn.neural_network"}.get(name)
     if module is None:
         return None

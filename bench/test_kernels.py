@@ -21,7 +21,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.cases import BACKENDS, CASES, DTYPES, SIZES, Case, settle
-from nncore.ops import Ops
+from nncore.backends.ops import Ops
 
 #: Sizes with at least this many elements (n * d) are timed with ``pedantic``.
 LARGE_ELEMENTS = 1 << 20

@@ -11,7 +11,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.cases import BACKENDS
 from bench.training import EPOCHS, make_epoch, make_hook_epochs, make_predict_one
-from nncore.ops import Ops
+from nncore.backends.ops import Ops
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import settings
 
 import nncore
-from nncore.backend import HAS_KERNELS
+from nncore.backends import HAS_KERNELS
 
 for _name in ("default", "ci"):
     settings.register_profile(_name, derandomize=True, database=None, deadline=None,
@@ -43,7 +43,7 @@ DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="f
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("NNCORE_REQUIRE_KERNELS") == "1" and not HAS_KERNELS:
         raise pytest.UsageError(
-            "NNCORE_REQUIRE_KERNELS=1 but nncore._kernels is not importable: "
+            "NNCORE_REQUIRE_KERNELS=1 but nncore.backends._kernels is not importable: "
             "the compiled extension is missing from this install"
         )
 

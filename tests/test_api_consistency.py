@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+import pytest
+
 import nncore
-from nncore.cython_ops import CythonOps
-from nncore.numpy_ops import NumpyOps
-from nncore.ops import Ops
+from nncore.backends.cython_ops import CythonOps
+from nncore.backends.numpy_ops import NumpyOps
+from nncore.backends.ops import Ops
 
 
 def _public(cls: type) -> dict[str, inspect.Signature]:
@@ -47,3 +50,28 @@ def test_public_methods_are_documented():
 def test_backends_are_named():
     assert nncore.get_ops("numpy").name == "numpy"
     assert isinstance(nncore.get_ops("numpy"), NumpyOps)
+
+
+@pytest.mark.cython
+def test_kernel_codes_are_the_one_table():
+    """The pyx enum and Hyper struct mirror nncore.backends._codes; the extension checks
+    itself at import (_check_codes), and re-exports the table rather than a copy."""
+    from nncore.backends import _codes, _kernels
+
+    _kernels._check_codes()
+    assert _kernels.ACTIVATIONS is _codes.ACTIVATIONS
+    assert _kernels.LOSSES is _codes.LOSSES and _kernels.OPTIMIZERS is _codes.OPTIMIZERS
+    assert nncore.backends.activations.NAMES is _codes.ACTIVATIONS
+
+
+def test_hyper_parameters_travel_by_name():
+    from nncore.backends._codes import HYPER
+    from nncore.backends.plan import NetPlan, TrainPlan
+
+    w, g = np.zeros(3), np.zeros(3)
+    plan = TrainPlan(NetPlan([2, 1], ["identity"], [0.0], w, g), 4, "mse")
+    assert set(plan.hyper) == set(HYPER)
+    with pytest.raises(ValueError, match=r"unknown hyper-parameters.*'learning_rate'"):
+        plan.configure("sgd", {"learning_rate": 0.1}, None, None, 0)
+    plan.configure("sgd", {"lr": 0.25}, None, None, 0)
+    assert plan.hyper["lr"] == 0.25 and plan.hyper["momentum"] == 0.0

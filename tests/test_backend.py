@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import nncore
-from nncore import backend
+from nncore import backends as backend
 
 
 def test_auto_picks_cython_when_compiled():
@@ -37,7 +37,7 @@ def test_unknown_names_are_rejected(monkeypatch):
 
 def test_missing_kernels_raise_helpful_import_error(monkeypatch):
     monkeypatch.setattr(backend, "HAS_KERNELS", False)
-    monkeypatch.setattr(backend, "_IMPORT_ERROR", "No module named 'nncore._kernels'")
+    monkeypatch.setattr(backend, "_IMPORT_ERROR", "No module named 'nncore.backends._kernels'")
     with pytest.raises(ImportError, match="pip install"):
         nncore.get_ops("cython")
     assert nncore.get_ops("auto").name == "numpy"
@@ -48,9 +48,9 @@ def test_kernels_are_compiled_and_used():
     assert backend.HAS_KERNELS
     ops = nncore.get_ops("cython")
     assert ops.name == "cython"
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
-    assert _kernels.ACTIVATIONS == nncore.activations.NAMES
+    assert _kernels.ACTIVATIONS == nncore.backends.activations.NAMES
 
 
 def test_info_command_prints_versions_and_blas():

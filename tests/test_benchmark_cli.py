@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import nncore
-from nncore.benchmark import COMPARE_HINT, thread_counts
+from nncore.cli._bench import COMPARE_HINT, thread_counts
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -123,7 +123,7 @@ def test_package_imports_neither_torch_nor_sklearn_for_benchmarking():
 
 
 def test_info_and_bench_modules_load_neither_torch_nor_sklearn():
-    code = ("import sys, nncore.benchmark, nncore.cli\n"
+    code = ("import sys, nncore.cli._bench, nncore.cli\n"
             "nncore.cli.info_text()\n"
             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

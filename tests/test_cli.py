@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import nncore
-from nncore.demo import run_demo
+from nncore.cli._demo import run_demo
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

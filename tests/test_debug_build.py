@@ -15,13 +15,13 @@ pytestmark = pytest.mark.cython
 
 
 def test_build_kind_is_the_expected_one():
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
     assert _kernels.BOUNDS_CHECKED is (os.environ.get("NNCORE_EXPECT_DEBUG_BUILD") == "1")
 
 
 def test_debug_build_turns_an_out_of_range_index_into_an_exception():
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
     if not _kernels.BOUNDS_CHECKED:
         # The release build would read past the end here: only the validated Ops path is

@@ -1,6 +1,6 @@
 """Installing without a C compiler: the warning at import, and setup.py's compiler probe.
 
-The import tests run in a subprocess where ``import nncore._kernels`` fails (``None`` in
+The import tests run in a subprocess where ``import nncore.backends._kernels`` fails (``None`` in
 ``sys.modules``) and ``nncore._build_info``, which setup.py generates, is replaced. The build
 tests load setup.py's ``BuildExt`` and build a tiny C module with it, with a working
 compiler, with ``CC=false`` and with a compiler that is not there. ``.ci/no_compiler.sh``
@@ -27,21 +27,21 @@ try:
 except ImportError:  # Python 3.10; pytest depends on tomli there
     import tomli as tomllib
 
-from nncore import backend
+from nncore import backends as backend
 
 # Imports nncore as configured by the arguments, trains a tiny model, and reports the
 # backend and every KernelsMissingWarning.
 _IMPORT_SCRIPT = """
 import json, sys, types, warnings
 if {block}:
-    sys.modules["nncore._kernels"] = None  # the import fails as if it was never built
+    sys.modules["nncore.backends._kernels"] = None  # the import fails as if it was never built
 info = types.ModuleType("nncore._build_info")
 info.PURE_PYTHON_REQUESTED = {requested}
 sys.modules["nncore._build_info"] = info
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import nncore
-    import nncore.backend, nncore.model, nncore.cli  # later imports do not warn again
+    import nncore.backends, nncore.model, nncore.cli  # later imports do not warn again
     X, y = nncore.make_moons(64, seed=0)
     model = nncore.Sequential([nncore.Dense(8, activation="relu"), nncore.Dense(2)], seed=0)
     model.fit(X, y, epochs=2, loss=nncore.SoftmaxCrossEntropy(), verbose=0)
@@ -74,10 +74,10 @@ def test_missing_kernels_warn_once_and_say_how_to_get_them(tmp_path):
 
 def test_the_warning_is_printed_once_to_stderr(tmp_path):
     # As a user sees it: default warning filters, several imports and backend look-ups.
-    code = ("import sys; sys.modules['nncore._kernels'] = None\n"
+    code = ("import sys; sys.modules['nncore.backends._kernels'] = None\n"
             "import types; m = types.ModuleType('nncore._build_info')\n"
             "m.PURE_PYTHON_REQUESTED = False; sys.modules['nncore._build_info'] = m\n"
-            "import nncore, nncore.backend, nncore.cli; nncore.get_ops(); nncore.get_ops()\n")
+            "import nncore, nncore.backends, nncore.cli; nncore.get_ops(); nncore.get_ops()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("NNCORE_BACKEND", "PYTHONWARNINGS")}
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path, env=env).stderr

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore.activations import NAMES
+from nncore.backends.activations import NAMES
 
 pytestmark = pytest.mark.cython
 

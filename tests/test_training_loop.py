@@ -10,6 +10,7 @@ import threading
 import tracemalloc
 
 import numpy as np
+import oracle
 import pytest
 
 import nncore
@@ -74,8 +75,9 @@ def test_training_steps_after_the_first_epoch_allocate_no_numpy_data(optimizer, 
     ids=["sgd", "momentum", "adam", "adamw"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_native_epoch_matches_the_op_by_op_path(loss, make_y, optimizer, dtype):
-    """Ops.train_epoch (one call) against Sequential.train_step (closures, one op a call),
-    and the NumPy backend's train_epoch against both."""
+    """Ops.train_epoch (one call) against the op-by-op oracle (tests/oracle.py: layer
+    closures, one Ops call per operation), and the NumPy backend's train_epoch against
+    both."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((70, 5))
     y = make_y(rng, 70)
@@ -98,7 +100,7 @@ def test_native_epoch_matches_the_op_by_op_path(loss, make_y, optimizer, dtype):
             for _ in range(2):
                 for start in range(0, 70, 16):
                     idx = order[start : start + 16]
-                    model.train_step(Xc[idx], targets[idx], chosen, opt)
+                    oracle.train_step(model, Xc[idx], targets[idx], chosen, opt)
         results.append(model.params.w.copy())
     tol = {"rtol": 2e-4, "atol": 2e-5} if dtype == "float32" else {"rtol": 1e-9, "atol": 1e-11}
     np.testing.assert_allclose(results[1], results[0], **tol)
@@ -240,3 +242,46 @@ def test_n_threads_limits_blas_during_fit(ops):
     assert seen and set(seen) == {1}
     with pytest.raises(ValueError, match="'n_threads'"):
         nncore.Sequential([nncore.Dense(2)], n_threads=0)
+
+
+@pytest.mark.parametrize("loss,make_y", [
+    ("softmax_cross_entropy", lambda rng, n: rng.integers(0, 3, n)),
+    ("mse", lambda rng, n: rng.standard_normal((n, 3))),
+    ("binary_cross_entropy", lambda rng, n: (rng.random((n, 3)) > 0.5).astype(float))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows_per_run", [None, 7])
+def test_gradients_are_the_training_backpropagation(ops, loss, make_y, dtype, rows_per_run,
+                                                     monkeypatch):
+    """Sequential.gradients (Ops.loss_gradient, the training step's code) against the
+    op-by-op oracle; with 7 rows per run, 30 rows take 5 runs summed into one gradient."""
+    if rows_per_run is not None:
+        monkeypatch.setattr(nncore.model, "GRADIENT_ROWS", rows_per_run)
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((30, 5)), make_y(rng, 30)
+    model = _mlp(ops.name, dtype, seed=2)
+    value, grads = model.gradients(X, y, loss)
+    chosen = nncore.losses.get_loss(loss)
+    expected = oracle.gradients(model, np.ascontiguousarray(X, model.dtype),
+                                chosen.targets(y, 3, model.dtype), chosen)
+    tol = {"rtol": 2e-4, "atol": 2e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+    assert value == pytest.approx(expected, rel=tol["rtol"])
+    for (dW, db), (eW, eb) in zip(grads, model.params.views(model.params.g), strict=True):
+        np.testing.assert_allclose(dW, eW, **tol)
+        np.testing.assert_allclose(db, eb, **tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_run_gradient_is_the_full_batch_step(ops, dtype):
+    """The gradient of gradients() is bit for bit the one a full-batch SGD step applies:
+    w1 = w0 - lr g, computed by fit and by hand from gradients()."""
+    X, y = _data(40, 8, seed=3)
+    model = _mlp(ops.name, dtype, seed=5)
+    model.build(8)
+    w0 = model.params.w.copy()
+    model.gradients(X, y, "softmax_cross_entropy")
+    g = model.params.g.copy()
+    model.fit(X, y, epochs=1, batch_size="full", optimizer=nncore.SGD(lr=0.5, momentum=0.5),
+              loss="softmax_cross_entropy", verbose=0)
+    # momentum > 0 takes the unfused path: v = g, w -= lr * v
+    np.testing.assert_array_equal(model.params.g, g)
+    np.testing.assert_array_equal(model.params.w, w0 - model.dtype.type(0.5) * g)

@@ -1,4 +1,4 @@
-"""Accuracy of the vectorised float32 exp/tanh kernels (``src/nncore/_vmath.h``).
+"""Accuracy of the vectorised float32 exp/tanh kernels (``src/nncore/backends/_vmath.h``).
 
 The float32 sigmoid, tanh and softmax forward and the softmax_xent and sigmoid_bce losses
 run on branchless approximations instead of libm's scalar expf/tanhf/log1pf (see the note
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore.backend import HAS_KERNELS
+from nncore.backends import HAS_KERNELS
 
 pytestmark = pytest.mark.cython
 
@@ -107,7 +107,7 @@ def _as_rows(x: np.ndarray, d: int) -> np.ndarray:
 # ---------------------------------------------------------------- the measurements
 def measure() -> dict[str, float | str | bool]:
     """Max relative errors of every float32 kernel at this process's SIMD level."""
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
     ops = nncore.get_ops("cython")
     rng = np.random.default_rng(20240611)
@@ -246,7 +246,7 @@ def _measure_f64(ops: nncore.Ops, rng: np.random.Generator) -> dict[str, float]:
 
 
 def _measure_at(level: str) -> dict[str, float | str | bool]:
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
     if level == _kernels.SIMD_ISA:
         return measure()
@@ -346,10 +346,10 @@ def test_nan_where_numpy_has_nan(numpy_ops, cython_ops, d):
 
 
 def test_simd_level_can_be_capped():
-    from nncore import _kernels
+    from nncore.backends import _kernels
 
     assert _kernels.SIMD_ISA in LEVELS
-    code = "from nncore import _kernels; print(_kernels.SIMD_ISA)"
+    code = "from nncore.backends import _kernels; print(_kernels.SIMD_ISA)"
     env = {**os.environ, "NNCORE_SIMD": "generic"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120, check=True)

@@ -4,8 +4,10 @@
 >>> model = nncore.Sequential([nncore.Dense(64, activation="relu"), nncore.Dense(10)])
 """
 
-from nncore import activations
-from nncore.backend import HAS_KERNELS, KernelsMissingWarning, get_ops
+from nncore.backends import HAS_KERNELS, KernelsMissingWarning, activations, get_ops
+from nncore.backends.cython_ops import CythonOps
+from nncore.backends.numpy_ops import NumpyOps
+from nncore.backends.ops import Ops
 from nncore.callbacks import (
     Callback,
     CosineDecay,
@@ -14,15 +16,12 @@ from nncore.callbacks import (
     LearningRateSchedule,
     StepDecay,
 )
-from nncore.cython_ops import CythonOps
 from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
 from nncore.io import load
 from nncore.layers import Dense
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nncore.model import Sequential
-from nncore.numpy_ops import NumpyOps
-from nncore.ops import Ops
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
 from nncore.progress import ProgressBar
 from nncore.training import DivergenceError, History

@@ -86,7 +86,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True) -> None:
-        from nncore import _checks
+        from nncore.backends import _checks
 
         self.monitor = monitor
         self.patience = _checks.count("", "patience", patience, 0)
@@ -177,7 +177,7 @@ class StepDecay(LearningRateSchedule):
     """``lr = base_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1) -> None:
-        from nncore import _checks
+        from nncore.backends import _checks
 
         super().__init__()
         self.step_size = _checks.count("", "step_size", step_size, 1)
@@ -191,7 +191,7 @@ class ExponentialDecay(LearningRateSchedule):
     """``lr = base_lr * gamma ** epoch``."""
 
     def __init__(self, gamma: float = 0.95) -> None:
-        from nncore import _checks
+        from nncore.backends import _checks
 
         super().__init__()
         self.gamma = _checks.number("", "gamma", gamma, low=0.0)
@@ -206,7 +206,7 @@ class CosineDecay(LearningRateSchedule):
     without restarts)."""
 
     def __init__(self, epochs: int, min_lr: float = 0.0) -> None:
-        from nncore import _checks
+        from nncore.backends import _checks
 
         super().__init__()
         self.epochs = _checks.count("", "epochs", epochs, 1)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _checks
+from nncore.backends import _checks
 
 
 def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from nncore.losses import Loss
+from nncore.data import as_features
+from nncore.losses import Loss, get_loss
 
 
 def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
@@ -15,7 +16,8 @@ def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
     """Compare a model's analytic gradients with central differences, in float64.
 
     The check runs on a float64 copy of ``model`` (same weights, same backend), so the
-    model itself is not modified. For every parameter element checked,
+    model itself is not modified. The analytic gradients are ``Sequential.gradients``:
+    the backpropagation that training runs. For every parameter element checked,
     ``numeric = (L(w + eps) - L(w - eps)) / (2 eps)``.
 
     Parameters
@@ -42,22 +44,26 @@ def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
         (so elements with tiny gradients do not blow up the ratio). Values around
         1e-9 mean the gradients agree; above 1e-6 something is wrong.
     """
+    Xc = as_features(X, np.float64)
     if not model.built:
-        model._features(X, build=True)
+        model.build(Xc.shape[1])
     m64 = model.clone(dtype="float64")
-    chosen = m64._loss(loss)
-    Xc = m64._features(X)
+    if loss is None and m64.loss is None:
+        raise ValueError("no loss: pass loss=... to check_gradients, or give the model one")
+    chosen = m64.loss if loss is None else get_loss(loss)
+    _, analytic = m64.gradients(Xc, y, chosen)
     targets = chosen.targets(y, m64.n_outputs, m64.dtype)
-    _, analytic = m64.gradients(Xc, targets, chosen)
     rng = np.random.default_rng(seed)
     scratch = np.empty((len(Xc), m64.n_outputs))
 
     def objective() -> float:
-        return chosen(m64.ops, m64.forward(Xc)[0], targets, scratch)
+        return chosen(m64.ops, m64.predict_outputs(Xc), targets, scratch)
 
     report: dict[str, float] = {}
-    for i, layer in enumerate(m64.layers):
-        for name, param, grad in (("W", layer.W, analytic[i][0]), ("b", layer.b, analytic[i][1])):
+    names = m64.params.layout.names()
+    for (W, b), (dW, db), pair in zip(m64.params.views(m64.params.w), analytic, names,
+                                      strict=True):
+        for name, param, grad in ((pair[0], W, dW), (pair[1], b, db)):
             flat, gflat = param.reshape(-1), grad.reshape(-1)
             idx = np.arange(flat.size)
             if max_elements is not None and flat.size > max_elements:
@@ -73,5 +79,5 @@ def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
                 numeric[j] = (up - down) / (2 * eps)
             a = gflat[idx]
             scale = max(np.abs(a).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
-            report[f"layer{i}.{name}"] = float(np.abs(a - numeric).max(initial=0.0) / scale)
+            report[name] = float(np.abs(a - numeric).max(initial=0.0) / scale)
     return report

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import activations
+from nncore.backends import activations
 from nncore.layers import Dense
 from nncore.losses import LOSSES
 from nncore.model import Sequential

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nncore.backends.ops import Ops
 from nncore.data import check_finite
-from nncore.ops import Ops
 
 
 def _numeric(name: str, y: Any) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""``Sequential``: a stack of ``Dense`` layers with one flat parameter buffer.
+"""``Sequential``: a stack of ``Dense`` layers over one flat parameter buffer.
 
 The model orchestrates; the math is in ``Ops``. It builds itself from the first data it
-sees (the input width), owns the parameters (``nncore.params``), runs forward and
-backward through its layers, and delegates the learning loop to ``nncore.training``.
+sees (the input width), owns the parameters (a ``ParamStore``, laid out by the plan),
+compiles itself into plans (``nncore.backends.plan``) that the backend runs: prediction
+(``Ops.mlp_forward``), training epochs (``Ops.train_epoch``, driven by
+``nncore.training``) and gradients (``Ops.loss_gradient``, the same backpropagation).
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _checks
-from nncore.backend import get_ops
+from nncore.backends import _checks, get_ops
+from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.data import as_features
-from nncore.layers import Backprop, Dense
+from nncore.layers import Dense
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import Optimizer
-from nncore.params import ParamStore
-from nncore.plan import NetPlan, TrainPlan
 
+#: Rows per run of ``Sequential.gradients`` (the workspace it allocates).
+GRADIENT_ROWS = 8192
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _HE_FAMILY = ("relu", "leaky_relu")
 
@@ -86,7 +88,6 @@ class Sequential:
         self.optimizer: Optimizer | None = None
         self.params: ParamStore | None = None
         self.stop_training = False
-        self._grad_buffers: dict[int, np.ndarray] = {}
         self._net: NetPlan | None = None
         self._proba_net: tuple[str, NetPlan] | None = None
         self._train_plans: dict[tuple[int, str], TrainPlan] = {}
@@ -116,11 +117,8 @@ class Sequential:
     def build(self, n_features: int) -> Sequential:
         """Allocate and initialise the parameters for inputs of width ``n_features``."""
         n_features = _checks.count("", "n_features", n_features, 1)
-        shapes, n_in = [], n_features
-        for layer in self.layers:
-            shapes.append((n_in, layer.units))
-            n_in = layer.units
-        self.params = ParamStore(shapes, self.dtype)
+        self.params = ParamStore([n_features, *(layer.units for layer in self.layers)],
+                                 self.dtype)
         self._bind()
         for layer in self.layers:
             assert layer.W is not None and layer.b is not None
@@ -139,8 +137,7 @@ class Sequential:
                     strict=True)
         for layer, ((W, b), (dW, db)) in zip(self.layers, pairs, strict=True):
             layer.bind(W, b, dW, db)
-        self._grad_buffers = {}
-        self._net = NetPlan([self.params.shapes[0][0], *(lay.units for lay in self.layers)],
+        self._net = NetPlan(self.params.layout.sizes,
                             [lay.activation for lay in self.layers],
                             [lay.negative_slope for lay in self.layers],
                             self.params.w, self.params.g)
@@ -191,54 +188,6 @@ class Sequential:
         last = self.layers[-1]
         chosen.check_output_layer(last.units, last.activation)
         return chosen
-
-    # ------------------------------------------------------------------ forward/backward
-    def forward(self, X: np.ndarray, train: bool = False) -> tuple[np.ndarray, Backprop | None]:
-        """Run all layers on converted ``X``; with ``train`` also return ``backprop``.
-
-        ``backprop(dY)`` runs the layers' backward passes in reverse, leaving the
-        parameter gradients in ``self.params.g``.
-        """
-        callbacks = []
-        Y = X
-        for i, layer in enumerate(self.layers):
-            Y, bp = layer.forward(self.ops, Y, train=train, need_input_grad=i > 0)
-            callbacks.append(bp)
-        if not train:
-            return Y, None
-
-        def backprop(dY: np.ndarray) -> None:
-            grad: np.ndarray | None = dY
-            for bp in reversed(callbacks):
-                assert bp is not None and grad is not None
-                grad = bp(grad)
-
-        return Y, backprop
-
-    def _dlogits(self, n: int) -> np.ndarray:
-        buf = self._grad_buffers.get(n)
-        if buf is None:
-            if len(self._grad_buffers) >= 4:
-                self._grad_buffers.clear()
-            buf = self._grad_buffers[n] = np.empty((n, self.n_outputs), self.dtype)
-        return buf
-
-    def train_step(self, X: np.ndarray, targets: np.ndarray, loss: Loss,
-                   optimizer: Optimizer) -> float:
-        """One step of gradient descent on a converted batch, op by op; returns its loss.
-
-        The readable path (layer closures, one ``Ops`` call per operation). ``fit`` runs
-        the same math through ``Ops.train_epoch``, one call per epoch.
-        """
-        assert self.params is not None
-        with self._lock:
-            Y, backprop = self.forward(X, train=True)
-            assert backprop is not None
-            dY = self._dlogits(X.shape[0])
-            value = loss(self.ops, Y, targets, dY)
-            backprop(dY)
-            optimizer.step(self.ops, self.params)
-        return value
 
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
@@ -318,6 +267,11 @@ class Sequential:
                   ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
         """Loss and its gradients on ``(X, y)`` by backpropagation, without updating.
 
+        The same code as a training step (``Ops.loss_gradient``): with at most
+        ``GRADIENT_ROWS`` rows it is the gradient that ``fit`` with
+        ``batch_size="full"`` applies; more rows are processed in runs of that many (the
+        gradient of the mean loss all the same), so memory stays bounded.
+
         Returns
         -------
         loss : float
@@ -325,17 +279,15 @@ class Sequential:
             One pair per Dense layer (copies).
         """
         chosen = self._loss(loss)
-        with self._lock:
+        with self._lock, self._threads():
             Xc = self._features(X, build=True)
             targets = chosen.targets(y, self.n_outputs, self.dtype)
             _same_length(Xc, targets)
-            Y, backprop = self.forward(Xc, train=True)
-            assert backprop is not None
-            dY = np.empty_like(Y)
-            value = chosen(self.ops, Y, targets, dY)
-            backprop(dY)
-            return value, [(lay.dW.copy(), lay.db.copy())  # type: ignore[union-attr]
-                           for lay in self.layers]
+            assert self.params is not None
+            plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen)
+            value = self.ops.loss_gradient(plan, Xc, targets, np.arange(len(Xc), dtype=np.int64))
+            return value, [(dW.copy(), db.copy()) for dW, db in
+                           self.params.views(self.params.g)]
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of ``(W, b)`` per layer."""

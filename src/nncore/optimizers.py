@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nncore import _checks
-from nncore.ops import Ops
-from nncore.params import ParamStore
+from nncore.backends import _checks
+from nncore.backends.ops import Ops
+from nncore.backends.plan import ParamStore
 
 
 class Optimizer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _checks
+from nncore.backends import _checks
 from nncore.callbacks import Callback, EpochFn, as_callbacks
 from nncore.data import resolve_batch_size
 from nncore.losses import Loss

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from hypothesis import event
 
-from nncore.numpy_ops import NumpyOps
-from nncore.plan import NetPlan
+from nncore.backends.numpy_ops import NumpyOps
+from nncore.backends.plan import NetPlan
 
 from .strategies import F32, F64
 from .tolerances import (

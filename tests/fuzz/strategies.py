@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nncore.activations import NAMES
+from nncore.backends.activations import NAMES
 
 F32, F64 = np.float32, np.float64
 DTYPES = [pytest.param(F32, id="float32"), pytest.param(F64, id="float64")]

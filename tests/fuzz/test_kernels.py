@@ -17,8 +17,8 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from nncore.activations import NAMES
-from nncore.ops import adam_step_size
+from nncore.backends.activations import NAMES
+from nncore.backends.ops import adam_step_size
 
 from .strategies import (
     BETAS,

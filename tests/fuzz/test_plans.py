@@ -16,7 +16,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 import nncore
-from nncore.plan import LOSS_KINDS, NetPlan, TrainPlan
+from nncore.backends._codes import LOSSES
+from nncore.backends.plan import NetPlan, TrainPlan
 
 from .bounds import BoundOps, check_bound
 from .strategies import BETAS, DIM, DTYPES, _count, budget, net_specs, values
@@ -54,7 +55,7 @@ def test_mlp_forward(dtype, data):
 @st.composite
 def train_cases(draw: Any, dtype: Any) -> dict[str, Any]:
     spec = draw(net_specs(dtype))
-    loss = draw(st.sampled_from(LOSS_KINDS), label="loss")
+    loss = draw(st.sampled_from(LOSSES), label="loss")
     k = spec["sizes"][-1]
     batch = draw(st.integers(1, 64), label="batch_size")
     m = draw(st.integers(0, min(64, 6 * batch)), label="len(order)")  # at most 6 steps

@@ -24,7 +24,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 import nncore
-from nncore.plan import LOSS_KINDS, NetPlan, TrainPlan
+from nncore.backends._codes import LOSSES
+from nncore.backends.plan import NetPlan, TrainPlan
 
 from .strategies import F32, F64, RAN, budget
 from .tolerances import NUMPY, _same_bits
@@ -178,7 +179,7 @@ def bad_calls(draw: Any, method: str) -> dict[str, Any]:
                 dims=[draw(st.integers(2, 4)) for _ in range(3)],
                 flags=dict(trans_a=draw(st.booleans()), trans_b=draw(st.booleans()),
                            decoupled=draw(st.booleans()),
-                           loss=draw(st.sampled_from(LOSS_KINDS))),
+                           loss=draw(st.sampled_from(LOSSES))),
                 seed=draw(st.integers(0, 2**16)))
     _, meta = _valid_call(method, case["dtype"], case["dims"], case["flags"], case["seed"])
     options: list[tuple[str, Any]] = []

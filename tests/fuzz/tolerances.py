@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 import nncore
-from nncore.activations import NAMES
+from nncore.backends.activations import NAMES
 
 from .strategies import F32, F64
 

@@ -11,8 +11,8 @@ import numpy as np
 
 import nncore
 from nncore import io
-from nncore.tabular import TableError, apply_standardisation, infer_task, read_table
-from nncore.tabular import standardisation as fit_standardisation
+from nncore.cli._tabular import TableError, apply_standardisation, infer_task, read_table
+from nncore.cli._tabular import standardisation as fit_standardisation
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,7 +28,7 @@ def add_parsers(sub: Any) -> None:
                    help="target column (csv, required) or array name (npz, default y)")
     p.add_argument("--hidden", default="64,32", metavar="64,32",
                    help="hidden layer widths, comma-separated ('' for none; default 64,32)")
-    p.add_argument("--activation", default="relu", choices=list(nncore.activations.NAMES),
+    p.add_argument("--activation", default="relu", choices=list(nncore.backends.activations.NAMES),
                    help="hidden activation (relu)")
     p.add_argument("--epochs", type=int, default=20, help="passes over the data (20)")
     p.add_argument("--batch-size", default="32",

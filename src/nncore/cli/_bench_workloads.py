@@ -1,9 +1,9 @@
 """The workloads of ``nncore bench`` and how they are timed and reported.
 
-Shared by ``nncore.benchmark`` (nncore's backends and thread settings, installed) and
+Shared by ``nncore.cli._bench`` (nncore's backends and thread settings, installed) and
 ``bench/compare.py`` (nncore beside a NumPy loop, PyTorch and scikit-learn, from a
 checkout), so both time the same work the same way; the tables are
-``nncore.benchmark``'s. Workloads:
+``nncore.cli._bench``'s. Workloads:
 
 * W1 -- one epoch of SGD, 60,000 x 784 float32, 784 -> 256 -> 128 -> 10 ReLU, batch 128;
 * W2 -- 10,000 SGD steps of a tiny 2 -> 16 -> 16 -> 1 tanh network, batch 32;
@@ -271,7 +271,7 @@ def time_floor(net: Net, X: np.ndarray, weights: Weights, runs: int = FLOOR_RUNS
     """Seconds of each run of W1's GEMMs alone: per batch, forward ``X@W1, H1@W2, H2@W3``,
     backward ``dW_i = H_{i-1}.T @ dZ_i`` (3) and ``dH_i = dZ_{i+1} @ W_{i+1}.T`` (2),
     into preallocated outputs through ``nncore.get_ops("cython").gemm``."""
-    from nncore.backend import get_ops
+    from nncore.backends import get_ops
 
     gemm = get_ops("cython").gemm
     Ws = [W for W, _ in weights]

@@ -1,7 +1,7 @@
 """``nncore bench``: how fast nncore runs on this machine, and with how many BLAS threads.
 
 Times nncore's backends (Cython kernels, NumPy) on the workloads of
-``nncore._bench_workloads`` (W1: a 784-256-128-10 training epoch, W2: 10,000 tiny SGD
+``nncore.cli._bench_workloads`` (W1: a 784-256-128-10 training epoch, W2: 10,000 tiny SGD
 steps, W3: 10,000 single-row predictions, W4: W1's GEMMs alone, the floor), once per
 BLAS thread count (by default the current one and 1: on a busy machine, OpenBLAS's
 spinning threads can make the default many times slower), and prints the environment
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from nncore._bench_workloads import (
+from nncore.cli._bench_workloads import (
     FLOOR,
     FLOOR_RUNS,
     WORKLOADS,
@@ -29,7 +29,7 @@ from nncore._bench_workloads import (
     measure,
     quick,
 )
-from nncore._environment import blas_threads, environment, format_environment
+from nncore.cli._environment import blas_threads, environment, format_environment
 
 BACKENDS = ("cython", "numpy")
 
@@ -157,11 +157,11 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
         ``environment()`` (``versions``, ``nncore``, ``machine``, ``blas``, ``env``) plus
         ``threads``, ``default_threads``, ``reference`` (the system the ratios refer to),
         ``skipped`` and ``results``: one row per (workload, backend, thread count), see
-        ``nncore._bench_workloads.measure``, with ``threads`` and ``ratio_to_reference``.
+        ``nncore.cli._bench_workloads.measure``, with ``threads`` and ``ratio_to_reference``.
     """
     from threadpoolctl import threadpool_limits
 
-    from nncore.backend import _IMPORT_ERROR, HAS_KERNELS
+    from nncore.backends import _IMPORT_ERROR, HAS_KERNELS
 
     unknown = sorted(set(workloads) - set(WORKLOADS)) + sorted(set(backends) - set(BACKENDS))
     if unknown:
@@ -175,7 +175,7 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
         raise ValueError(f"argument 'threads' must be integers >= 1, got {threads}")
     skipped = {}
     if "cython" in backends and not HAS_KERNELS:
-        skipped["nncore-cython"] = f"nncore._kernels not importable ({_IMPORT_ERROR})"
+        skipped["nncore-cython"] = f"nncore.backends._kernels not importable ({_IMPORT_ERROR})"
     systems = [NncoreSystem(b) for b in BACKENDS
                if b in backends and (b == "numpy" or HAS_KERNELS)]
     reference = systems[0].name if systems else "nncore-cython"

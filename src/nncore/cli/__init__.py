@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 def info_text() -> str:
     """Return what ``nncore info`` prints: versions, kernels, backend, machine, BLAS, threads."""
-    from nncore._environment import environment, format_environment
+    from nncore.cli._environment import environment, format_environment
 
     return "\n".join(format_environment(environment()))
 
@@ -20,7 +20,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nncore.demo import run_demo
+    from nncore.cli._demo import run_demo
 
     try:
         run_demo(epochs=args.epochs, n_samples=args.samples, backend=args.backend,
@@ -32,8 +32,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from nncore.benchmark import COMPARE_HINT
-    from nncore.benchmark import main as bench_main
+    from nncore.cli._bench import COMPARE_HINT
+    from nncore.cli._bench import main as bench_main
 
     if args.systems is not None:  # the option of the comparison, which left the package
         print(f"nncore bench: --systems is gone from nncore bench, which times nncore "
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the decision boundaries (no hidden layer vs MLP) and the loss "
                    "curves into FILE.png (needs matplotlib: pip install 'nncore[plot]')")
     p.set_defaults(func=_demo)
-    from nncore.commands import add_parsers
+    from nncore.cli._commands import add_parsers
 
     add_parsers(sub)
     p = sub.add_parser("info", help="print versions, kernels, backend, machine, BLAS and "

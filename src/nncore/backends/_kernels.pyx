@@ -12,7 +12,7 @@
 # as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers (only
 # act_backward and col_sum take a small double accumulator from calloc per call). They
 # trust their arguments: shapes, dtypes, contiguity and index ranges are validated once,
-# in Python, by ``nncore._checks``/``nncore.plan`` (shared with the NumPy reference). The
+# in Python, by ``nncore.backends._checks``/``nncore.backends.plan`` (shared with the NumPy reference). The
 # directives that turn bounds checks off are set in setup.py so a debug build can turn
 # them back on. Activations are small integer codes (``ACTIVATIONS``) so loops branch
 # once per row, not per element; element-wise bodies are branchless selects so gcc
@@ -71,10 +71,10 @@ cdef extern from *:
 #: True in a NNCORE_DEBUG_BUILD=1 build: memoryview indexing is bounds-checked there.
 BOUNDS_CHECKED = bool(NNCORE_BOUNDS_CHECKED)
 
-# Order matters: the codes are the indices into this tuple.
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
-LOSSES = ("mse", "softmax_xent", "sigmoid_bce")
-OPTIMIZERS = ("sgd", "adam")
+# The codes are declared once, in nncore.backends._codes; this enum mirrors them for the
+# nogil loops and _check_codes (below) compares the two at import.
+from nncore.backends._codes import ACTIVATIONS, HYPER, LOSSES, OPTIMIZERS
+
 cdef enum:
     ACT_IDENTITY = 0
     ACT_RELU = 1
@@ -89,6 +89,58 @@ cdef enum:
     OPT_ADAM = 1
     # A long native call looks for Ctrl-C this often (in steps).
     SIGNAL_EVERY = 256
+
+
+# The optimizer's hyper-parameters, by name: a dict with exactly the keys of
+# _codes.HYPER (TrainPlan.hyper) converts into it field by field.
+cdef struct Hyper:
+    double lr
+    double momentum
+    double nesterov
+    double weight_decay
+    double beta1
+    double beta2
+    double eps
+    double decoupled
+
+
+# A network as the plan lays it out (nncore.backends.plan): widths, per-layer codes and
+# the offsets of W_i, b_i in the parameter buffer and of Xb, Tb, A_i, D_i in the workspace.
+cdef struct Net:
+    Py_ssize_t L
+    const int64_t* sizes
+    const int32_t* acts
+    const double* slopes
+    const int64_t* w_off
+    const int64_t* b_off
+    const int64_t* work_off
+
+
+def _check_codes():
+    """Raise ImportError if this enum and struct differ from nncore.backends._codes."""
+    enum = {
+        ACTIVATIONS: {"identity": ACT_IDENTITY, "relu": ACT_RELU,
+                      "leaky_relu": ACT_LEAKY_RELU, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
+                      "softmax": ACT_SOFTMAX},
+        LOSSES: {"mse": LOSS_MSE, "softmax_xent": LOSS_XENT, "sigmoid_bce": LOSS_BCE},
+        OPTIMIZERS: {"sgd": OPT_SGD, "adam": OPT_ADAM},
+    }
+    for names, codes in enum.items():
+        if {name: i for i, name in enumerate(names)} != codes:
+            raise ImportError(f"nncore.backends._kernels: the codes {codes} differ from "
+                              f"nncore.backends._codes {names}; rebuild the extension")
+    cdef Hyper h
+    try:
+        h = dict.fromkeys(HYPER, 0.0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportError(f"nncore.backends._kernels: struct Hyper lacks a field of "
+                          f"_codes.HYPER ({exc}); rebuild the extension") from None
+    if set(<object>h) != set(HYPER):
+        raise ImportError("nncore.backends._kernels: struct Hyper has fields that "
+                          "_codes.HYPER lacks; rebuild the extension")
+
+
+_check_codes()
 
 
 # ================================================================= scalar helpers
@@ -431,7 +483,7 @@ cdef double* _double_scratch(Py_ssize_t d) except NULL:
 
 
 # ================================================================= Ops entry points
-# Each takes memoryviews already validated by nncore.ops and hands pointers to a core.
+# Each takes memoryviews already validated by nncore.backends.ops and hands pointers to a core.
 # Pointers are only taken of non-empty arrays (a debug build checks &x[0] too).
 
 def gemm(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] out,
@@ -559,143 +611,171 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
 
 
 # ================================================================= plans
+# The layout comes from the plan (nncore.backends.plan): offsets, never re-derived here.
+
+cdef Net _net(const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
+              const int64_t[::1] w_off, const int64_t[::1] b_off,
+              const int64_t[::1] work_off):
+    cdef Net net
+    net.L = acts.shape[0]
+    net.sizes = &sizes[0]
+    net.acts = &acts[0]
+    net.slopes = &slopes[0]
+    net.w_off = &w_off[0]
+    net.b_off = &b_off[0]
+    net.work_off = &work_off[0] if work_off.shape[0] else NULL
+    return net
+
+
 def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] sizes,
-                const int32_t[::1] acts, const double[::1] slopes, floating[::1] work,
-                floating[:, ::1] out):
+                const int32_t[::1] acts, const double[::1] slopes, const int64_t[::1] w_off,
+                const int64_t[::1] b_off, floating[::1] work, floating[:, ::1] out):
     """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch of
     at least 2 * n * max(sizes[1:-1]) elements (ping-pong between hidden layers)."""
     cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half
-    cdef Py_ssize_t w_at = 0, b_at = 0, width = 0
     cdef const floating* src
     cdef floating* dst
     if n == 0:
         return
-    for i in range(L):
-        b_at += sizes[i] * sizes[i + 1]
     half = work.shape[0] // 2
     with nogil:
         src = &X[0, 0]
         for i in range(L):
             dst = &out[0, 0] if i == L - 1 else &work[0] + (i % 2) * half
             _gemm(False, False, <int>n, <int>sizes[i + 1], <int>sizes[i], 1, src,
-                  <int>sizes[i], &w[w_at], <int>sizes[i + 1], 0, dst, <int>sizes[i + 1])
-            _bias_act(dst, &w[b_at], dst, n, sizes[i + 1], acts[i], <floating>slopes[i])
-            w_at += sizes[i] * sizes[i + 1]
-            b_at += sizes[i + 1]
+                  <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst, <int>sizes[i + 1])
+            _bias_act(dst, &w[b_off[i]], dst, n, sizes[i + 1], acts[i], <floating>slopes[i])
             src = dst
+
+
+cdef double _batch_gradient(const Net* net, const floating* X, const floating* T,
+                            const int64_t* labels, const int64_t* idx, Py_ssize_t rows,
+                            int loss_kind, double scale, floating* w, floating* g,
+                            bint accumulate, floating* work, int64_t* label_work,
+                            double* acc, bint fused_sgd, double lr,
+                            double wd) noexcept nogil:
+    """One batch, the backpropagation shared by train_epoch and loss_gradient.
+
+    Gathers rows idx of X and T (or labels), runs the forward pass, the loss with its
+    gradient times ``scale`` into D_{L-1}, and the backward pass (D_i turned into dZ_i in
+    place). The parameter gradient goes into g (added to it when ``accumulate``); with
+    ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
+    b -= lr db), and g is not written. Returns the loss summed over the batch (unscaled).
+    """
+    cdef Py_ssize_t L = net.L, d0 = net.sizes[0], k = net.sizes[L], r, i, j, n_in, n_out
+    cdef floating* Xb = work + net.work_off[0]
+    cdef floating* Tb = work + net.work_off[1]
+    cdef floating* A
+    cdef floating* D
+    cdef floating* Wp
+    cdef floating* bp
+    cdef const floating* below
+    cdef double part
+    cdef floating beta = 1 if accumulate else 0
+    for r in range(rows):
+        memcpy(Xb + r * d0, X + idx[r] * d0, d0 * sizeof(floating))
+    if loss_kind == LOSS_XENT:
+        for r in range(rows):
+            label_work[r] = labels[idx[r]]
+    else:
+        for r in range(rows):
+            memcpy(Tb + r * k, T + idx[r] * k, k * sizeof(floating))
+    # forward
+    below = Xb
+    for i in range(L):
+        n_in, n_out = net.sizes[i], net.sizes[i + 1]
+        A = work + net.work_off[2 + 2 * i]
+        _gemm(False, False, <int>rows, <int>n_out, <int>n_in, 1, below, <int>n_in,
+              w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
+        _bias_act(A, w + net.b_off[i], A, rows, n_out, net.acts[i], <floating>net.slopes[i])
+        below = A
+    # loss and its gradient into D_{L-1}
+    A = work + net.work_off[2 * L]
+    D = work + net.work_off[2 * L + 1]
+    if loss_kind == LOSS_XENT:
+        part = _softmax_xent(A, label_work, D, rows, k, scale)
+    elif loss_kind == LOSS_BCE:
+        part = _sigmoid_bce(A, Tb, D, rows * k, scale)
+    else:
+        part = _mse(A, Tb, D, rows * k, scale)
+    # backward, last layer first
+    for i in range(L - 1, -1, -1):
+        n_in, n_out = net.sizes[i], net.sizes[i + 1]
+        A = work + net.work_off[2 + 2 * i]
+        D = work + net.work_off[3 + 2 * i]
+        below = Xb if i == 0 else work + net.work_off[2 * i]  # A_{i-1}
+        Wp = w + net.w_off[i]
+        _act_backward(D, A, D, acc, rows, n_out, net.acts[i], <floating>net.slopes[i])
+        if i > 0:  # dX = dZ W^T into D_{i-1}, with W before its update
+            _gemm(False, True, <int>rows, <int>n_in, <int>n_out, 1, D, <int>n_out, Wp,
+                  <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
+        if fused_sgd:
+            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr), below,
+                  <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp, <int>n_out)
+            bp = w + net.b_off[i]
+            for j in range(n_out):
+                bp[j] = <floating>(bp[j] - lr * acc[j])
+        else:
+            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, 1, below, <int>n_in, D,
+                  <int>n_out, beta, g + net.w_off[i], <int>n_out)
+            bp = g + net.b_off[i]
+            if accumulate:
+                for j in range(n_out):
+                    bp[j] = <floating>(bp[j] + acc[j])
+            else:
+                for j in range(n_out):
+                    bp[j] = <floating>acc[j]
+    return part
 
 
 def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
                 const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
-                floating[::1] w, floating[::1] g, floating[::1] work,
-                int64_t[::1] label_work, double[::1] acc, int loss_kind, int opt_kind,
-                const double[::1] hyper, floating[::1] s1, floating[::1] s2,
+                const int64_t[::1] w_off, const int64_t[::1] b_off,
+                const int64_t[::1] work_off, floating[::1] w, floating[::1] g,
+                floating[::1] work, int64_t[::1] label_work, double[::1] acc, int loss_kind,
+                int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
                 int64_t[::1] counters, bint fused_sgd):
     """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
 
     X (n, d0) IN; T (n, k) IN float targets (mse, bce) or labels (n,) IN (softmax_xent);
     order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
     w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
-    counters INOUT: [0] optimizer step t, [1] steps done in this call.
-    work: Xb (batch x d0), Tb (batch x k), then per layer A_i and D_i (batch x d_{i+1}).
-    hyper: lr, momentum, nesterov, weight_decay, beta1, beta2, eps, decoupled.
-    With ``fused_sgd`` (plain SGD, no momentum) BLAS applies the update itself:
-    W = (1 - lr wd) W - lr A^T dZ in the dW GEMM, and no gradient buffer is written.
-    Returns the sum over steps of (mean batch loss x batch rows). Looks for Ctrl-C every
-    SIGNAL_EVERY steps; on KeyboardInterrupt the completed steps stand.
+    counters INOUT: [0] optimizer step t, [1] steps done in this call. The offsets
+    (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
+    _batch_gradient, then the update (with ``fused_sgd``, plain SGD without momentum,
+    applied inside it). Returns the sum over steps of (mean batch loss x batch rows).
+    Looks for Ctrl-C every SIGNAL_EVERY steps; on KeyboardInterrupt the completed
+    steps stand.
     """
-    cdef Py_ssize_t n = order.shape[0], L = acts.shape[0], d0 = sizes[0], k = sizes[L]
-    cdef Py_ssize_t i, r, j, start, rows, step = 0, p = w.shape[0]
-    cdef Py_ssize_t n_weights = 0, w_at, b_at, at
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
+    cdef Py_ssize_t step = 0, p = w.shape[0], n_weights = b_off[0]
     cdef double total = 0, part, scale, lr_t, eps_t, t
-    cdef double lr = hyper[0], mu = hyper[1], wd = hyper[3], b1 = hyper[4], b2 = hyper[5]
-    cdef double eps = hyper[6]
-    cdef bint nesterov = hyper[2] != 0, decoupled = hyper[7] != 0
-    cdef floating* Xb = &work[0]
-    cdef floating* Tb = Xb + batch * d0
-    cdef floating* A
-    cdef floating* D
-    cdef const floating* prev
-    cdef floating* Wp
-    cdef floating* bp
-    for i in range(L):
-        n_weights += sizes[i] * sizes[i + 1]
+    cdef double lr = hyper.lr, wd = hyper.weight_decay, b1 = hyper.beta1, b2 = hyper.beta2
+    cdef bint xent = loss_kind == LOSS_XENT, decoupled = hyper.decoupled != 0
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
+    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
+    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
     with nogil:
-        start = 0
         while start < n:
             rows = min(batch, n - start)
-            # gather the batch
-            for r in range(rows):
-                memcpy(Xb + r * d0, &X[order[start + r], 0], d0 * sizeof(floating))
-            if loss_kind == LOSS_XENT:
-                for r in range(rows):
-                    label_work[r] = labels[order[start + r]]
-            else:
-                for r in range(rows):
-                    memcpy(Tb + r * k, &T[order[start + r], 0], k * sizeof(floating))
-            start += rows
-            # forward
-            prev = Xb
-            w_at = 0
-            b_at = n_weights
-            at = batch * (d0 + k)
-            for i in range(L):
-                A = &work[at]
-                _gemm(False, False, <int>rows, <int>sizes[i + 1], <int>sizes[i], 1, prev,
-                      <int>sizes[i], &w[w_at], <int>sizes[i + 1], 0, A, <int>sizes[i + 1])
-                _bias_act(A, &w[b_at], A, rows, sizes[i + 1], acts[i], <floating>slopes[i])
-                w_at += sizes[i] * sizes[i + 1]
-                b_at += sizes[i + 1]
-                at += 2 * batch * sizes[i + 1]
-                prev = A
-            # loss and its gradient into D_{L-1}
-            A = <floating*>prev
-            D = A + batch * k
-            if loss_kind == LOSS_XENT:
-                scale = 1.0 / rows
-                part = _softmax_xent(A, &label_work[0], D, rows, k, scale)
-            elif loss_kind == LOSS_BCE:
-                scale = 1.0 / (rows * k)
-                part = _sigmoid_bce(A, Tb, D, rows * k, scale)
-            else:
-                scale = 1.0 / (rows * k)
-                part = _mse(A, Tb, D, rows * k, scale)
+            scale = 1.0 / rows if xent else 1.0 / (rows * k)
+            part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
+                                   &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
+                                   fused_sgd, lr, wd)
             total += part * scale * rows
-            # backward, last layer first; D_i is turned into dZ_i in place
-            for i in range(L - 1, -1, -1):
-                w_at -= sizes[i] * sizes[i + 1]
-                b_at -= sizes[i + 1]
-                at -= 2 * batch * sizes[i + 1]
-                A = &work[at]
-                D = A + batch * sizes[i + 1]
-                prev = Xb if i == 0 else A - 2 * batch * sizes[i]
-                _act_backward(D, A, D, &acc[0], rows, sizes[i + 1], acts[i],
-                              <floating>slopes[i])
-                if i > 0:  # dX = dZ W^T, with W before its update
-                    _gemm(False, True, <int>rows, <int>sizes[i], <int>sizes[i + 1], 1, D,
-                          <int>sizes[i + 1], &w[w_at], <int>sizes[i + 1], 0,
-                          <floating*>prev + batch * sizes[i], <int>sizes[i])
-                if fused_sgd:
-                    _gemm(True, False, <int>sizes[i], <int>sizes[i + 1], <int>rows,
-                          <floating>(-lr), prev, <int>sizes[i], D, <int>sizes[i + 1],
-                          <floating>(1 - lr * wd), &w[w_at], <int>sizes[i + 1])
-                    for j in range(sizes[i + 1]):
-                        w[b_at + j] = <floating>(w[b_at + j] - lr * acc[j])
-                else:
-                    _gemm(True, False, <int>sizes[i], <int>sizes[i + 1], <int>rows, 1, prev,
-                          <int>sizes[i], D, <int>sizes[i + 1], 0, &g[w_at], <int>sizes[i + 1])
-                    for j in range(sizes[i + 1]):
-                        g[b_at + j] = <floating>acc[j]
+            start += rows
             # update
             counters[0] += 1
             if not fused_sgd:
                 if opt_kind == OPT_SGD:
-                    _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, mu, nesterov, wd)
+                    _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, hyper.momentum,
+                               hyper.nesterov != 0, wd)
                 else:
                     t = <double>counters[0]
                     lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))
-                    eps_t = eps * sqrt(1 - pow(b2, t))
+                    eps_t = hyper.eps * sqrt(1 - pow(b2, t))
                     _adam_split(&w[0], &g[0], &s1[0], &s2[0], p, n_weights, lr_t, b1, b2,
                                 eps_t, 0 if decoupled else wd, lr * wd if decoupled else 0)
             step += 1
@@ -704,3 +784,39 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 with gil:
                     PyErr_CheckSignals()  # raises KeyboardInterrupt after Ctrl-C
     return total
+
+
+def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
+                  const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
+                  const int64_t[::1] sizes, const int32_t[::1] acts,
+                  const double[::1] slopes, const int64_t[::1] w_off,
+                  const int64_t[::1] b_off, const int64_t[::1] work_off, floating[::1] w,
+                  floating[::1] g, floating[::1] work, int64_t[::1] label_work,
+                  double[::1] acc, int loss_kind):
+    """Mean loss over X[order] and its gradient into g (OUT), without an update.
+
+    The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
+    loss gradient scaled by 1 / (all rows [x outputs]), so the runs' parameter gradients
+    add up (GEMM beta = 1 after the first) to the gradient of the mean. Needs
+    len(order) >= 1. Looks for Ctrl-C every SIGNAL_EVERY runs.
+    """
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
+    cdef Py_ssize_t runs = 0
+    cdef double total = 0
+    cdef double scale = 1.0 / n if loss_kind == LOSS_XENT else 1.0 / (n * k)
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
+    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
+    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
+    with nogil:
+        while start < n:
+            rows = min(batch, n - start)
+            total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
+                                     scale, &w[0], &g[0], start > 0, &work[0],
+                                     &label_work[0], &acc[0], False, 0, 0)
+            start += rows
+            runs += 1
+            if runs % SIGNAL_EVERY == 0:
+                with gil:
+                    PyErr_CheckSignals()
+    return total * scale

@@ -28,7 +28,7 @@ def run_demo(epochs: int = 30, n_samples: int = 1000, backend: str | None = None
         ``seconds`` (the MLP's training time) and the two ``History`` objects.
     """
     if plot is not None:
-        from nncore.plotting import require_matplotlib
+        from nncore.cli._plotting import require_matplotlib
 
         require_matplotlib()  # fail before training, with the install hint
     out = out or sys.stdout
@@ -61,7 +61,7 @@ def run_demo(epochs: int = 30, n_samples: int = 1000, backend: str | None = None
     print(f"held-out accuracy: MLP {acc_mlp:.1%}; linear model, no hidden layer: "
           f"{acc_lin:.1%} (a straight line cannot separate the moons)", file=out)
     if plot is not None:
-        from nncore.plotting import plot_demo
+        from nncore.cli._plotting import plot_demo
 
         plot_demo(plot, X_tr, y_tr, [("no hidden layer", linear, h_lin),
                                      ("MLP 2-32-32-2", mlp, h_mlp)])

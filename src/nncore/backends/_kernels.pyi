@@ -1,11 +1,13 @@
-# Type stub for the compiled module nncore._kernels (see _kernels.pyx). Arguments are
-# trusted: nncore.ops validates them before calling. float arrays are all float32 or
+# Type stub for the compiled module nncore.backends._kernels (see _kernels.pyx). Arguments are
+# trusted: nncore.backends.ops validates them before calling. float arrays are all float32 or
 # all float64, C-contiguous.
 import numpy as np
 
+# re-exported from nncore.backends._codes, which declares them
 ACTIVATIONS: tuple[str, ...]
 LOSSES: tuple[str, ...]
 OPTIMIZERS: tuple[str, ...]
+HYPER: tuple[str, ...]
 SIMD_ISA: str
 BOUNDS_CHECKED: bool
 
@@ -26,10 +28,16 @@ def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t
                 beta1: float, beta2: float, eps_t: float, weight_decay: float,
                 decoupled_decay: float, n_decay: int) -> None: ...
 def mlp_forward(X: np.ndarray, w: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
-                slopes: np.ndarray, work: np.ndarray, out: np.ndarray) -> None: ...
+                slopes: np.ndarray, w_off: np.ndarray, b_off: np.ndarray, work: np.ndarray,
+                out: np.ndarray) -> None: ...
 def train_epoch(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.ndarray,
                 batch: int, sizes: np.ndarray, acts: np.ndarray, slopes: np.ndarray,
-                w: np.ndarray, g: np.ndarray, work: np.ndarray, label_work: np.ndarray,
-                acc: np.ndarray, loss_kind: int, opt_kind: int, hyper: np.ndarray,
-                s1: np.ndarray, s2: np.ndarray, counters: np.ndarray,
-                fused_sgd: bool) -> float: ...
+                w_off: np.ndarray, b_off: np.ndarray, work_off: np.ndarray, w: np.ndarray,
+                g: np.ndarray, work: np.ndarray, label_work: np.ndarray, acc: np.ndarray,
+                loss_kind: int, opt_kind: int, hyper: dict[str, float], s1: np.ndarray,
+                s2: np.ndarray, counters: np.ndarray, fused_sgd: bool) -> float: ...
+def loss_gradient(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.ndarray,
+                  batch: int, sizes: np.ndarray, acts: np.ndarray, slopes: np.ndarray,
+                  w_off: np.ndarray, b_off: np.ndarray, work_off: np.ndarray, w: np.ndarray,
+                  g: np.ndarray, work: np.ndarray, label_work: np.ndarray, acc: np.ndarray,
+                  loss_kind: int) -> float: ...

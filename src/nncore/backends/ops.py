@@ -1,11 +1,12 @@
 """The one boundary between nncore's math and its kernels.
 
 ``Ops`` defines the public methods, their documentation and their argument checks.
-Each public method validates its arguments (``nncore._checks``) and then calls a
+Each public method validates its arguments (``nncore.backends._checks``) and then calls a
 private ``_method`` that does the math on arguments it can trust:
 
-* ``NumpyOps`` (``nncore.numpy_ops``) -- the specification: plain NumPy, to be read.
-* ``CythonOps`` (``nncore.cython_ops``) -- the same math in the compiled ``nncore._kernels``.
+* ``NumpyOps`` (``nncore.backends.numpy_ops``) -- the specification: plain NumPy, to be read.
+* ``CythonOps`` (``nncore.backends.cython_ops``) -- the same math in the compiled
+  ``nncore.backends._kernels``.
 
 Because validation lives in the shared base class, the two backends reject bad
 arguments identically and cannot drift apart in their signatures. Conventions for every
@@ -22,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _checks, activations
-from nncore.plan import NetPlan, TrainPlan, check_order
+from nncore.backends import _checks, activations
+from nncore.backends._plan_methods import PlanMethods
 
 
 def adam_step_size(lr: float, beta1: float, beta2: float, eps: float,
@@ -33,8 +34,12 @@ def adam_step_size(lr: float, beta1: float, beta2: float, eps: float,
     return lr * sqrt_bc2 / (1.0 - beta1**t), eps * sqrt_bc2
 
 
-class Ops:
-    """Kernel interface shared by the NumPy and Cython backends."""
+class Ops(PlanMethods):
+    """Kernel interface shared by the NumPy and Cython backends.
+
+    The per-operation methods are defined here; the whole-network methods
+    (``mlp_forward``, ``train_epoch``, ``loss_gradient``) in ``PlanMethods``.
+    """
 
     #: Backend name, ``"numpy"`` or ``"cython"``.
     name: str = "abstract"
@@ -102,7 +107,7 @@ class Ops:
         b : ndarray, shape (d,)
             IN: bias, broadcast over rows.
         activation : str
-            One of ``nncore.activations.NAMES``; softmax is taken per row.
+            One of ``nncore.backends.activations.NAMES``; softmax is taken per row.
         out : ndarray, shape (n, d)
             OUT. May be ``Z`` itself (in place), must not overlap it otherwise.
         negative_slope : float
@@ -372,66 +377,6 @@ class Ops:
         l2, decay = (0.0, lr * weight_decay) if decoupled else (weight_decay, 0.0)
         self._adam_update(w, g, m, v, lr_t, beta1, beta2, eps_t, l2, decay, nd)
 
-    # ------------------------------------------------------------------ plans
-    def mlp_forward(self, net: NetPlan, X: np.ndarray, out: np.ndarray) -> None:
-        """All layers of a network on ``X`` in one call (prediction).
-
-        Parameters
-        ----------
-        net : NetPlan
-            The network: widths, activations, and the flat parameters it reads.
-        X : ndarray, shape (n, sizes[0])
-            IN.
-        out : ndarray, shape (n, sizes[-1])
-            OUT: the last layer's activations. Scratch for the hidden layers is
-            allocated per call, so concurrent calls on one network are safe.
-        """
-        op = "mlp_forward"
-        net.check_input(op, X)
-        _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
-        _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
-        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
-        work = np.empty(2 * X.shape[0] * net.max_hidden, X.dtype)
-        self._mlp_forward(net, X, out, work)
-
-    def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
-                    order: np.ndarray) -> float:
-        """One epoch of mini-batch gradient descent in one call.
-
-        For each run of ``plan.batch_size`` indices of ``order`` (the last run may be
-        shorter): gather the rows of ``X`` and ``targets``, forward through every layer,
-        loss and its gradient, backpropagation, and one optimizer step, exactly as the
-        per-op methods do it one by one. The NumPy backend runs that loop in Python; the
-        Cython backend in one ``nogil`` call that checks for Ctrl-C every 256 steps
-        (``KeyboardInterrupt``; the steps already done stand, ``plan.counters`` says how
-        many).
-
-        Parameters
-        ----------
-        plan : TrainPlan
-            INOUT: network, workspace, optimizer settings and state (``configure``
-            first). The parameters ``plan.net.w`` are updated in place; with plain SGD
-            (no momentum) the update is applied inside the weight-gradient GEMM and
-            ``plan.net.g`` is left as it was.
-        X : ndarray, shape (n, sizes[0])
-            IN: all samples.
-        targets : ndarray
-            IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
-        order : ndarray of int64, shape (m,)
-            IN: sample indices in [0, n), in the order to visit them.
-
-        Returns
-        -------
-        float
-            Mean of the per-step mean losses, weighted by step rows (0.0 if no step).
-        """
-        op = "train_epoch"
-        plan.net.check_input(op, X)
-        plan.check_targets(op, X, targets)
-        check_order(op, order, X.shape[0])
-        total = self._train_epoch(plan, X, targets, order)
-        return total / order.shape[0] if order.shape[0] else 0.0
-
     # ------------------------------------------------------------------ backend hooks
     # Called with validated arguments only; activations arrive as integer codes.
     def _gemm(self, A, B, out, trans_a, trans_b, alpha, beta):
@@ -461,8 +406,3 @@ class Ops:
     def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
         raise NotImplementedError
 
-    def _mlp_forward(self, net, X, out, work):
-        raise NotImplementedError
-
-    def _train_epoch(self, plan, X, targets, order):
-        raise NotImplementedError

@@ -31,7 +31,7 @@ def environment() -> dict[str, Any]:
     dict
         ``versions`` (nncore, python, numpy, scipy, threadpoolctl); ``nncore`` (whether
         the kernels are compiled and why not, the backends available, the default one,
-        the SIMD level ``nncore._kernels.SIMD_ISA``, a bounds-checked build); ``machine``
+        the SIMD level ``nncore.backends._kernels.SIMD_ISA``, a bounds-checked build); ``machine``
         (platform, architecture, CPU model, logical CPUs, SIMD flags, load average);
         ``blas`` (one entry per BLAS/OpenMP library loaded, from threadpoolctl: API,
         version, kernel set, threads, file); ``env`` (the ``NNCORE_*``, ``OPENBLAS_*``,
@@ -53,7 +53,7 @@ def environment() -> dict[str, Any]:
 
 
 def _nncore_build() -> dict[str, Any]:
-    from nncore.backend import _IMPORT_ERROR, HAS_KERNELS, get_ops
+    from nncore.backends import _IMPORT_ERROR, HAS_KERNELS, get_ops
 
     try:
         default: str = get_ops().name
@@ -63,7 +63,7 @@ def _nncore_build() -> dict[str, Any]:
                              "backends": ["cython", "numpy"] if HAS_KERNELS else ["numpy"],
                              "default_backend": default, "simd": None, "bounds_checked": None}
     if HAS_KERNELS:
-        from nncore import _kernels
+        from nncore.backends import _kernels
 
         build.update(simd=_kernels.SIMD_ISA, bounds_checked=bool(_kernels.BOUNDS_CHECKED))
     return build

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore import activations
-from nncore.ops import Ops, adam_step_size
+from nncore.backends import activations
+from nncore.backends.ops import Ops, adam_step_size
 
 
 def bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
@@ -123,64 +123,93 @@ class NumpyOps(Ops):
         with np.errstate(over="ignore", invalid="ignore"):
             return self._train_epoch_loop(plan, X, targets, order)
 
+    def _loss_gradient(self, plan, X, targets, order):
+        n, total = len(order), 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, n, plan.batch_size):
+                idx = order[start : start + plan.batch_size]
+                total += self._batch_gradient(plan, X, targets, idx, len(idx) / n,
+                                              accumulate=start > 0) * len(idx) / n
+        return total
+
     def _train_epoch_loop(self, plan, X, targets, order):
         net = plan.net
-        params, grads = net.views(net.w), net.views(net.g)
+        h = plan.hyper
         # Python floats: NumPy float64 scalars would upcast float32 work to float64.
-        lr, mu, nesterov, wd, b1, b2, eps, decoupled = map(float, plan.hyper)
+        lr, mu, wd = float(h["lr"]), float(h["momentum"]), float(h["weight_decay"])
         total = 0.0
         for start in range(0, len(order), plan.batch_size):
             idx = order[start : start + plan.batch_size]
-            rows = len(idx)
-            xb = plan.xb[:rows]
-            np.take(X, idx, axis=0, out=xb)
-            # forward
-            prev = xb
-            for (W, b), A, act, slope in zip(params, plan.A, net.acts, net.slopes, strict=True):
-                self._gemm(prev, W, A[:rows], False, False, 1.0, 0.0)
-                self._bias_act_forward(A[:rows], b, int(act), A[:rows], float(slope))
-                prev = A[:rows]
-            # loss, with its gradient into the last D
-            dout = plan.D[-1][:rows]
-            if plan.loss == "softmax_xent":
-                labels = plan.labels[:rows]
-                np.take(targets, idx, out=labels)
-                total += self._softmax_xent(prev, labels, dout) * rows
-            else:
-                tb = plan.tb[:rows]
-                np.take(targets, idx, axis=0, out=tb)
-                loss_fn = self._mse if plan.loss == "mse" else self._sigmoid_bce
-                total += loss_fn(prev, tb, dout) * rows
-            # backward: D_i becomes dZ_i in place; dW, db into the gradient views
-            for i in reversed(range(net.n_layers)):
-                (W, b), (dW, db) = params[i], grads[i]
-                A, D = plan.A[i][:rows], plan.D[i][:rows]
-                below = xb if i == 0 else plan.A[i - 1][:rows]
-                slope = float(net.slopes[i])
-                if plan.fused_sgd:
-                    self._act_backward(D, A, int(net.acts[i]), D, None, slope)
-                    if i > 0:
-                        self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
-                    # W = (1 - lr wd) W - lr below^T dZ;  b -= lr colsum(dZ)
-                    self._gemm(below, D, W, True, False, -lr, 1.0 - lr * wd)
-                    b -= (lr * D.sum(axis=0, dtype=np.float64)).astype(b.dtype)
-                else:
-                    self._act_backward(D, A, int(net.acts[i]), D, db, slope)
-                    if i > 0:
-                        self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
-                    self._gemm(below, D, dW, True, False, 1.0, 0.0)
-            # update
+            total += self._batch_gradient(plan, X, targets, idx, 1.0, accumulate=False,
+                                          fused_sgd=plan.fused_sgd, lr=lr, wd=wd) * len(idx)
             plan.counters[0] += 1
             if plan.fused_sgd:
                 pass
             elif plan.opt_code == 0:
-                self._sgd_update(net.w, net.g, plan.s1, lr, mu, bool(nesterov), wd,
+                self._sgd_update(net.w, net.g, plan.s1, lr, mu, bool(h["nesterov"]), wd,
                                  net.n_weights)
             else:
-                lr_t, eps_t = adam_step_size(lr, b1, b2, eps, int(plan.counters[0]))
-                l2, decay = (0.0, lr * wd) if decoupled else (wd, 0.0)
+                b1, b2 = float(h["beta1"]), float(h["beta2"])
+                lr_t, eps_t = adam_step_size(lr, b1, b2, float(h["eps"]),
+                                             int(plan.counters[0]))
+                l2, decay = (0.0, lr * wd) if h["decoupled"] else (wd, 0.0)
                 self._adam_update(net.w, net.g, plan.s1, plan.s2, lr_t, b1, b2, eps_t, l2,
                                   decay, net.n_weights)
             plan.counters[1] += 1
         return total
 
+    def _batch_gradient(self, plan, X, targets, idx, weight, accumulate, fused_sgd=False,
+                        lr=0.0, wd=0.0):
+        """One batch: gather, forward, loss, backward; returns the batch's mean loss.
+
+        The loss gradient is scaled by ``weight`` (the batch's share of the rows of a
+        ``loss_gradient`` call; 1 in training). The parameter gradient goes into
+        ``net.g`` (added to it when ``accumulate``), or with ``fused_sgd`` the SGD
+        update ``W = (1 - lr wd) W - lr dW``, ``b -= lr db`` is applied in its place.
+        """
+        net = plan.net
+        params, grads = net.views(net.w), net.views(net.g)
+        rows = len(idx)
+        xb = plan.xb[:rows]
+        np.take(X, idx, axis=0, out=xb)
+        # forward
+        prev = xb
+        for (W, b), A, act, slope in zip(params, plan.A, net.acts, net.slopes, strict=True):
+            self._gemm(prev, W, A[:rows], False, False, 1.0, 0.0)
+            self._bias_act_forward(A[:rows], b, int(act), A[:rows], float(slope))
+            prev = A[:rows]
+        # loss, with its gradient into the last D
+        dout = plan.D[-1][:rows]
+        if plan.loss == "softmax_xent":
+            labels = plan.labels[:rows]
+            np.take(targets, idx, out=labels)
+            loss = self._softmax_xent(prev, labels, dout)
+        else:
+            tb = plan.tb[:rows]
+            np.take(targets, idx, axis=0, out=tb)
+            loss_fn = self._mse if plan.loss == "mse" else self._sigmoid_bce
+            loss = loss_fn(prev, tb, dout)
+        if weight != 1.0:
+            dout *= dout.dtype.type(weight)
+        # backward: D_i becomes dZ_i in place; dW, db into the gradient views
+        beta = 1.0 if accumulate else 0.0
+        for i in reversed(range(net.n_layers)):
+            (W, b), (dW, db) = params[i], grads[i]
+            A, D = plan.A[i][:rows], plan.D[i][:rows]
+            below = xb if i == 0 else plan.A[i - 1][:rows]
+            slope = float(net.slopes[i])
+            # the bias gradient: none when fused (b is updated from D below), into a
+            # temporary when accumulating, else straight into db
+            db_rows = None if fused_sgd else np.empty_like(db) if accumulate else db
+            self._act_backward(D, A, int(net.acts[i]), D, db_rows, slope)
+            if i > 0:  # dX = dZ W^T, with W before its update
+                self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
+            if fused_sgd:
+                # W = (1 - lr wd) W - lr below^T dZ;  b -= lr colsum(dZ)
+                self._gemm(below, D, W, True, False, -lr, 1.0 - lr * wd)
+                b -= (lr * D.sum(axis=0, dtype=np.float64)).astype(b.dtype)
+            else:
+                self._gemm(below, D, dW, True, False, 1.0, beta)
+                if accumulate:
+                    db += db_rows
+        return loss

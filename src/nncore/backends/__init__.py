@@ -1,7 +1,7 @@
 """Choosing a backend: ``get_ops("auto" | "cython" | "numpy")``.
 
 The compiled kernels are optional at run time (as msgpack does it): if
-``nncore._kernels`` imports, ``"auto"`` picks it; otherwise nncore runs on NumPy.
+``nncore.backends._kernels`` imports, ``"auto"`` picks it; otherwise nncore runs on NumPy.
 ``NNCORE_BACKEND`` sets the default for ``get_ops()`` with no argument.
 
 When the kernels are missing, importing nncore emits one ``KernelsMissingWarning`` saying how
@@ -16,15 +16,15 @@ import importlib
 import os
 import warnings
 
-from nncore.cython_ops import CythonOps
-from nncore.numpy_ops import NumpyOps
-from nncore.ops import Ops
+from nncore.backends.cython_ops import CythonOps
+from nncore.backends.numpy_ops import NumpyOps
+from nncore.backends.ops import Ops
 
 BACKENDS = ("auto", "cython", "numpy")
 
 try:
     # Not "from nncore import _kernels": when missing, that reports a "circular import".
-    _kernels = importlib.import_module("nncore._kernels")
+    _kernels = importlib.import_module("nncore.backends._kernels")
 
     HAS_KERNELS = True
     _IMPORT_ERROR = ""
@@ -65,7 +65,8 @@ def _warn_if_kernels_missing() -> None:
     if os.environ.get("NNCORE_BACKEND", "").strip().lower() == "numpy":
         return
     warnings.warn(
-        f"nncore's compiled kernels are not installed (nncore._kernels: {_IMPORT_ERROR}), so "
+        f"nncore's compiled kernels are not installed (nncore.backends._kernels: "
+        f"{_IMPORT_ERROR}), so "
         "nncore runs on its NumPy backend: the same results, slower. To get the kernels, "
         f"{_HOW_TO_GET_KERNELS}. Set NNCORE_BACKEND=numpy to silence this warning.",
         KernelsMissingWarning,
@@ -117,7 +118,7 @@ def get_ops(name: str | None = None) -> Ops:
     if resolved == "cython" and not HAS_KERNELS:
         raise ImportError(
             "the nncore Cython backend is not available: the compiled module "
-            f"nncore._kernels could not be imported ({_IMPORT_ERROR}). To get it, "
+            f"nncore.backends._kernels could not be imported ({_IMPORT_ERROR}). To get it, "
             f"{_HOW_TO_GET_KERNELS}; or use backend='numpy'."
         )
     ops = _INSTANCES.get(resolved)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from nncore.backends._codes import ACTIVATIONS
+
 #: Valid activation names; their positions are the codes the Cython kernels use.
-NAMES: tuple[str, ...] = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+NAMES: tuple[str, ...] = ACTIVATIONS
 
 
 def code(name: str) -> int:

@@ -28,7 +28,7 @@ def plot_demo(path: str, X: np.ndarray, y: np.ndarray,
 
     ``models`` holds ``(title, model, history)`` triples; the picture goes to ``path``.
     """
-    from nncore.demo import decision_grid
+    from nncore.cli._demo import decision_grid
 
     plt = require_matplotlib()
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(5 * (len(models) + 1), 4.5))

@@ -1,20 +1,20 @@
-"""``CythonOps``: the fast backend, every ``Ops`` kernel run by ``nncore._kernels``."""
+"""``CythonOps``: the fast backend, every ``Ops`` kernel run by ``nncore.backends._kernels``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from nncore.numpy_ops import bad_label_error
-from nncore.ops import Ops
+from nncore.backends.numpy_ops import bad_label_error
+from nncore.backends.ops import Ops
 
 
 class CythonOps(Ops):
-    """The fast backend: the same methods, run by the compiled ``nncore._kernels``."""
+    """The fast backend: the same methods, run by the compiled ``nncore.backends._kernels``."""
 
     name = "cython"
 
     def __init__(self) -> None:
-        from nncore import _kernels  # ImportError here is turned into advice by get_ops
+        from nncore.backends import _kernels  # ImportError here is turned into advice by get_ops
 
         self._k = _kernels
 
@@ -49,19 +49,30 @@ class CythonOps(Ops):
     def _adam_update(self, w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay):
         self._k.adam_update(w, g, m, v, lr_t, b1, b2, eps_t, l2, decay, n_decay)
 
-
     def _mlp_forward(self, net, X, out, work):
-        self._k.mlp_forward(X, net.w, net.sizes, net.acts, net.slopes, work, out)
+        lay = net.layout
+        self._k.mlp_forward(X, net.w, net.sizes, net.acts, net.slopes, lay.w_off, lay.b_off,
+                            work, out)
 
     def _train_epoch(self, plan, X, targets, order):
-        xent = plan.loss == "softmax_xent"
         net = plan.net
         return self._k.train_epoch(
-            X, _EMPTY2[X.dtype] if xent else targets, targets if xent else _NO_LABELS,
-            order, plan.batch_size, net.sizes, net.acts, net.slopes, net.w, net.g, plan.work,
-            plan.labels, plan.acc, plan.loss_code, plan.opt_code, plan.hyper,
-            plan.s1 if plan.s1.size else net.g, plan.s2 if plan.s2.size else net.g,
-            plan.counters, plan.fused_sgd)
+            *self._plan_args(plan, X, targets, order), plan.loss_code, plan.opt_code,
+            plan.hyper, plan.s1 if plan.s1.size else net.g,
+            plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd)
+
+    def _loss_gradient(self, plan, X, targets, order):
+        return self._k.loss_gradient(*self._plan_args(plan, X, targets, order),
+                                     plan.loss_code)
+
+    @staticmethod
+    def _plan_args(plan, X, targets, order):
+        """The arguments train_epoch and loss_gradient share: data, layout, buffers."""
+        xent = plan.loss == "softmax_xent"
+        net, lay = plan.net, plan.net.layout
+        return (X, _EMPTY2[X.dtype] if xent else targets, targets if xent else _NO_LABELS,
+                order, plan.batch_size, net.sizes, net.acts, net.slopes, lay.w_off,
+                lay.b_off, plan.work_off, net.w, net.g, plan.work, plan.labels, plan.acc)
 
 
 # A placeholder bias-gradient buffer for act_backward calls that do not want one.

@@ -1,0 +1,124 @@
+"""The whole-network methods of ``Ops``: prediction, a training epoch, a batch gradient.
+
+They take plans (``nncore.backends.plan``), which fix the memory layout; each public
+method validates its arguments and calls a private hook that ``NumpyOps`` and
+``CythonOps`` implement. Training and ``Sequential.gradients`` share one
+backpropagation: ``loss_gradient`` runs exactly the forward/loss/backward of a
+``train_epoch`` step, without the update.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nncore.backends import _checks
+from nncore.backends.plan import NetPlan, TrainPlan, check_order
+
+
+class PlanMethods:
+    """``mlp_forward``, ``train_epoch`` and ``loss_gradient``; mixed into ``Ops``."""
+
+    def mlp_forward(self, net: NetPlan, X: np.ndarray, out: np.ndarray) -> None:
+        """All layers of a network on ``X`` in one call (prediction).
+
+        Parameters
+        ----------
+        net : NetPlan
+            The network: widths, activations, and the flat parameters it reads.
+        X : ndarray, shape (n, sizes[0])
+            IN.
+        out : ndarray, shape (n, sizes[-1])
+            OUT: the last layer's activations. Scratch for the hidden layers is
+            allocated per call, so concurrent calls on one network are safe.
+        """
+        op = "mlp_forward"
+        net.check_input(op, X)
+        _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
+        _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
+        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
+        work = np.empty(2 * X.shape[0] * net.max_hidden, X.dtype)
+        self._mlp_forward(net, X, out, work)
+
+    def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
+                    order: np.ndarray) -> float:
+        """One epoch of mini-batch gradient descent in one call.
+
+        For each run of ``plan.batch_size`` indices of ``order`` (the last run may be
+        shorter): gather the rows of ``X`` and ``targets``, forward through every layer,
+        loss and its gradient, backpropagation, and one optimizer step, exactly as the
+        per-op methods do it one by one. The NumPy backend runs that loop in Python; the
+        Cython backend in one ``nogil`` call that checks for Ctrl-C every 256 steps
+        (``KeyboardInterrupt``; the steps already done stand, ``plan.counters`` says how
+        many).
+
+        Parameters
+        ----------
+        plan : TrainPlan
+            INOUT: network, workspace, optimizer settings and state (``configure``
+            first). The parameters ``plan.net.w`` are updated in place; with plain SGD
+            (no momentum) the update is applied inside the weight-gradient GEMM and
+            ``plan.net.g`` is left as it was.
+        X : ndarray, shape (n, sizes[0])
+            IN: all samples.
+        targets : ndarray
+            IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
+        order : ndarray of int64, shape (m,)
+            IN: sample indices in [0, n), in the order to visit them.
+
+        Returns
+        -------
+        float
+            Mean of the per-step mean losses, weighted by step rows (0.0 if no step).
+        """
+        op = "train_epoch"
+        plan.net.check_input(op, X)
+        plan.check_targets(op, X, targets)
+        check_order(op, order, X.shape[0])
+        total = self._train_epoch(plan, X, targets, order)
+        return total / order.shape[0] if order.shape[0] else 0.0
+
+    def loss_gradient(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
+                      order: np.ndarray) -> float:
+        """Mean loss over the rows ``order`` and its gradient, without an update.
+
+        The forward pass, loss and backpropagation of a ``train_epoch`` step (the same
+        code), run over ``order`` in runs of ``plan.batch_size`` rows so that memory stays
+        bounded; the gradients of the runs are summed, weighted by their rows, into
+        ``plan.net.g``. With a single run (``len(order) <= plan.batch_size``) the gradient
+        is exactly the one a training step on that batch applies.
+
+        Parameters
+        ----------
+        plan : TrainPlan
+            INOUT: network and workspace (no optimizer settings needed). ``plan.net.g``
+            is OUT: the gradient of the mean loss, in the parameter layout.
+        X : ndarray, shape (n, sizes[0])
+            IN: all samples.
+        targets : ndarray
+            IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
+        order : ndarray of int64, shape (m,)
+            IN: sample indices in [0, n).
+
+        Returns
+        -------
+        float
+            The mean loss over the ``m`` rows (0.0, and a zero gradient, when m == 0).
+        """
+        op = "loss_gradient"
+        plan.net.check_input(op, X)
+        plan.check_targets(op, X, targets)
+        check_order(op, order, X.shape[0])
+        if order.shape[0] == 0:
+            plan.net.g[...] = 0
+            return 0.0
+        return self._loss_gradient(plan, X, targets, order)
+
+    # Hooks, called with validated arguments only.
+    def _mlp_forward(self, net, X, out, work):
+        raise NotImplementedError
+
+    def _train_epoch(self, plan, X, targets, order):
+        raise NotImplementedError
+
+    def _loss_gradient(self, plan, X, targets, order):
+        raise NotImplementedError
