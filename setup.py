@@ -45,6 +45,8 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 # The vector math headers (see the top of _vmath.h): interface and dispatch, one-element
 # math, coefficient tables, and the loops compiled once per ISA.
 _VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h")
+# The parts of _kernels.pyx it includes (cores, plans).
+_PXI = ("_cores.pxi", "_plans.pxi")
 
 
 def _flag(name: str) -> bool:
@@ -76,7 +78,7 @@ def _extensions() -> list:
         # the vector math (cdef extern from "_vmath.h", which includes the other three):
         # an edit to any of the headers rebuilds. MANIFEST.in ships the same list.
         include_dirs=["src/nncore/backends"],
-        depends=[f"src/nncore/backends/{h}" for h in _VMATH_HEADERS],
+        depends=[f"src/nncore/backends/{h}" for h in (*_VMATH_HEADERS, *_PXI)],
         extra_compile_args=cflags,
         # Lets the module report (BOUNDS_CHECKED) which build it is.
         define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],

@@ -100,3 +100,23 @@ def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.3,
     n_test = round(n * test_fraction)
     test, train = perm[:n_test], perm[n_test:]
     return X[train], X[test], y[train], y[test]
+
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy dtype, which must be float32 or float64 (``ValueError``)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _DTYPES:
+        raise ValueError(f"argument 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def same_length(X: np.ndarray, y: np.ndarray) -> None:
+    """``ValueError`` unless ``X`` and ``y`` have as many rows."""
+    if len(X) != len(y):
+        raise ValueError(f"arguments 'X' and 'y' have different lengths: {len(X)} != {len(y)}")

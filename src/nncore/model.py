@@ -16,27 +16,21 @@ from typing import Any
 
 import numpy as np
 
+from nncore._summary import summary_text
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
-from nncore.data import as_features
+from nncore.callbacks import as_callbacks
+from nncore.data import as_features, float_dtype, resolve_batch_size, same_length
 from nncore.layers import Dense
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
-from nncore.optimizers import Optimizer
+from nncore.optimizers import SGD, Optimizer, get_optimizer
+from nncore.progress import ProgressBar, resolve_verbose
+from nncore.training import History, check_metrics, run_epochs, split_validation
 
 #: Rows per run of ``Sequential.gradients`` (the workspace it allocates).
 GRADIENT_ROWS = 8192
-_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+#: Activations whose layers get He initialisation (Glorot for the others).
 _HE_FAMILY = ("relu", "leaky_relu")
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _DTYPES.values():
-        raise ValueError(f"argument 'dtype' must be 'float32' or 'float64', got {dtype!r}")
-    return dt
 
 
 class Sequential:
@@ -78,7 +72,7 @@ class Sequential:
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("argument 'layers' holds the same Dense object twice")
         self.layers = layers
-        self.dtype = _dtype(dtype)
+        self.dtype = float_dtype(dtype)
         self.ops = get_ops(backend)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -194,20 +188,99 @@ class Sequential:
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
             seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
             callbacks: Iterable[Any] | None = None, validation_data: Any = None,
-            validation_split: float = 0.0, metrics: Sequence[str] | None = None) -> Any:
-        """Train with gradient descent; see ``nncore.training.fit`` for the parameters.
+            validation_split: float = 0.0, metrics: Sequence[str] | None = None) -> History:
+        """Train with gradient descent on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Converted once to the model's dtype (C-contiguous); the model is built from
+            its width on first use.
+        y : array-like
+            Targets in the loss's format (integer labels, 0/1 labels, or values).
+        epochs : int
+            Passes over the data, >= 1.
+        batch_size : int or "full"
+            ``"full"``: full-batch gradient descent; ``1``: stochastic; ``n``: mini-batch.
+        optimizer : Optimizer or str, optional
+            Default: the optimizer of the previous ``fit``, else ``SGD(lr=0.01)``. Its state
+            (momentum, moments) carries over between ``fit`` calls on the same model.
+        loss : Loss or str, optional
+            Default: the model's loss. Classification losses take logits, so the last
+            layer must have ``activation="identity"``.
+        seed : int, optional
+            Seed for this call's shuffling; default: the model's own generator.
+        shuffle : bool
+            Reshuffle the samples every epoch.
+        verbose : {"auto", 0, 1, 2}
+            0: silent; 1: a progress bar redrawn per epoch in a terminal (one line per epoch
+            elsewhere); 2: one line per epoch; "auto": 1 when stderr is a terminal, else 0.
+        callbacks : list of Callback or callable, optional
+            The per-epoch hook: each is called after every epoch with ``(epoch, logs)``,
+            e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``.
+        validation_data : (X_val, y_val), optional
+            Evaluated after every epoch: ``val_loss`` (and ``val_<metric>``) in the logs.
+        validation_split : float
+            Fraction in (0, 1) of the samples, taken from the end before any shuffling, held
+            out as validation data (ignored when ``validation_data`` is given).
+        metrics : list of str, optional
+            Extra per-epoch metrics: ``"accuracy"`` (classification losses). Computed on the
+            whole training set with the weights at the end of the epoch, and on the
+            validation data; by default only losses are reported (no extra pass).
 
         Returns
         -------
         History
-            ``history.history["loss"]``: the mean training loss of each epoch.
-        """
-        from nncore.training import fit
 
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   loss=loss, seed=seed, shuffle=shuffle, verbose=verbose, callbacks=callbacks,
-                   validation_data=validation_data, validation_split=validation_split,
-                   metrics=metrics)
+        Raises
+        ------
+        DivergenceError
+            The loss became NaN or infinite in an epoch (a ``FloatingPointError``); the
+            model keeps the weights it had before that epoch.
+
+        Notes
+        -----
+        On the Cython backend an epoch is one native call that looks for Ctrl-C every 256
+        steps: ``KeyboardInterrupt`` then propagates with the model holding the weights of
+        the last completed step.
+        """
+        chosen = self._loss(loss)
+        opt = get_optimizer(optimizer if optimizer is not None
+                            else self.optimizer or SGD(lr=0.01))
+        epochs = _checks.count("", "epochs", epochs, 1)
+        hooks = as_callbacks(callbacks)
+        wanted = check_metrics(metrics, chosen)
+        level = resolve_verbose(verbose)
+        with self._lock, self._threads():
+            Xc = self._features(X, build=True)
+            targets = chosen.targets(y, self.n_outputs, self.dtype)
+            same_length(Xc, targets)
+            if len(Xc) == 0:
+                raise ValueError("argument 'X' is empty: need at least one sample to fit")
+            if validation_data is None:
+                Xc, targets, val = split_validation(Xc, targets, validation_split)
+            else:
+                val = self._validation_data(validation_data, chosen)
+            self.loss, self.optimizer = chosen, opt
+            plan = self._train_plan(resolve_batch_size(batch_size, len(Xc)), chosen)
+            if level:
+                hooks.append(ProgressBar(epochs, len(Xc),
+                                         redraw=None if level == 1 else False))
+            return run_epochs(self, plan, opt, Xc, targets, val, epochs=epochs,
+                              rng=self._rng if seed is None else np.random.default_rng(seed),
+                              shuffle=shuffle, hooks=hooks, metrics=wanted,
+                              score=lambda X_, t_, acc: self._score(X_, t_, chosen, acc))
+
+    def _validation_data(self, data: Any, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+        """Convert ``validation_data`` = (X_val, y_val) like the training data."""
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError("argument 'validation_data' must be a pair (X_val, y_val)")
+        Xv = self._features(data[0])
+        tv = loss.targets(data[1], self.n_outputs, self.dtype)
+        if len(Xv) != len(tv) or len(Xv) == 0:
+            raise ValueError("argument 'validation_data': X_val and y_val must be non-empty "
+                             f"and of one length, got {len(Xv)} and {len(tv)}")
+        return Xv, tv
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
@@ -248,7 +321,7 @@ class Sequential:
         chosen = self._loss(loss)
         targets = chosen.targets(y, self.n_outputs, self.dtype)
         Xc = self._features(X)
-        _same_length(Xc, targets)
+        same_length(Xc, targets)
         return self._score(Xc, targets, chosen, chosen.is_classifier)
 
     def _score(self, Xc: np.ndarray, targets: np.ndarray, loss: Loss,
@@ -282,7 +355,7 @@ class Sequential:
         with self._lock, self._threads():
             Xc = self._features(X, build=True)
             targets = chosen.targets(y, self.n_outputs, self.dtype)
-            _same_length(Xc, targets)
+            same_length(Xc, targets)
             assert self.params is not None
             plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen)
             value = self.ops.loss_gradient(plan, Xc, targets, np.arange(len(Xc), dtype=np.int64))
@@ -324,29 +397,7 @@ class Sequential:
     def summary(self, print_fn: Any = print) -> str:
         """Print (with ``print_fn``; None to stay silent) and return a table of the layers:
         output shapes, activations and parameter counts."""
-        rows = [("layer", "output shape", "activation", "params")]
-        n_in = self.n_features
-        total = 0
-        for i, layer in enumerate(self.layers):
-            count = None if n_in is None else n_in * layer.units + layer.units
-            total += count or 0
-            act = layer.activation + (f"({layer.negative_slope:g})"
-                                      if layer.activation == "leaky_relu" else "")
-            rows.append((f"dense_{i}", f"(n, {layer.units})", act,
-                         "?" if count is None else f"{count:,}"))
-            n_in = layer.units
-        widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        line = "  ".join("-" * w for w in widths)
-        fmt = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  "
-               f"{r[3]:>{widths[3]}}" for r in rows]
-        inputs = "unknown until the first data" if self.n_features is None else (
-            f"(n, {self.n_features})")
-        loss = "none yet" if self.loss is None else type(self.loss).__name__
-        text = "\n".join([
-            f"Sequential: input {inputs}, {self.dtype.name}, backend {self.ops.name}, "
-            f"loss {loss}", line, fmt[0], line, *fmt[1:], line,
-            f"total parameters: {total:,}" if self.built else "total parameters: not built",
-        ])
+        text = summary_text(self)
         if print_fn is not None:
             print_fn(text)
         return text
@@ -396,8 +447,3 @@ class Sequential:
 
         return save(self, path, classes=classes, metadata=metadata,
                     include_optimizer=include_optimizer)
-
-
-def _same_length(X: np.ndarray, y: np.ndarray) -> None:
-    if len(X) != len(y):
-        raise ValueError(f"arguments 'X' and 'y' have different lengths: {len(X)} != {len(y)}")

@@ -11,8 +11,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-import numpy as np
-
 import nncore
 
 
@@ -69,12 +67,3 @@ def run_demo(epochs: int = 30, n_samples: int = 1000, backend: str | None = None
     return {"mlp_accuracy": acc_mlp, "linear_accuracy": acc_lin,
             "final_loss": h_mlp.history["loss"][-1], "backend": mlp.ops.name,
             "seconds": took, "histories": (h_mlp, h_lin)}
-
-
-def decision_grid(model: nncore.Sequential, X: np.ndarray, steps: int = 200
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(xx, yy, p)``: P(class 1) of ``model`` over a grid covering ``X``."""
-    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
-    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
-    p = model.predict_proba(np.column_stack([xx.ravel(), yy.ravel()]))[:, 1]
-    return xx, yy, p.reshape(xx.shape)

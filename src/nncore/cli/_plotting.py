@@ -28,8 +28,6 @@ def plot_demo(path: str, X: np.ndarray, y: np.ndarray,
 
     ``models`` holds ``(title, model, history)`` triples; the picture goes to ``path``.
     """
-    from nncore.cli._demo import decision_grid
-
     plt = require_matplotlib()
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(5 * (len(models) + 1), 4.5))
     for ax, (title, model, history) in zip(axes, models, strict=False):
@@ -54,3 +52,12 @@ def plot_demo(path: str, X: np.ndarray, y: np.ndarray,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def decision_grid(model: Any, X: np.ndarray, steps: int = 200
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(xx, yy, p)``: P(class 1) of ``model`` over a grid covering ``X``."""
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    p = model.predict_proba(np.column_stack([xx.ravel(), yy.ravel()]))[:, 1]
+    return xx, yy, p.reshape(xx.shape)

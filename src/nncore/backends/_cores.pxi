@@ -1,0 +1,341 @@
+# The pointer cores of _kernels.pyx (included there, textually): ``cdef ... noexcept
+# nogil`` functions on raw pointers, generic over ``cython.floating``, that trust their
+# arguments. See the design note at the top of _kernels.pyx.
+
+# ================================================================= scalar helpers
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _fabs(floating x) noexcept nogil:
+    # libc fabs takes and returns double: calling _exp on it would pick the double path.
+    return x if x >= 0 else -x
+
+
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    # exp of a non-positive number never overflows; the numerator picks the branch
+    # without losing precision for large negative x (1 - s would cancel).
+    cdef floating e = _exp(-_fabs(x))
+    return (1 if x >= 0 else e) / (1 + e)
+
+
+# ================================================================= cores
+cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
+                const floating* A, int lda, const floating* B, int ldb,
+                floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C (m x n) = alpha op(A) op(B) + beta C; lda/ldb/ldc are row strides."""
+    cdef Py_ssize_t i, j
+    if m == 0 or n == 0:
+        return
+    if k == 0 or alpha == 0:
+        # No product to add: C = beta C, without reading A or B. Not left to BLAS: with
+        # alpha == 0 OpenBLAS's SkylakeX small-matrix kernels still compute 0 * A B (NaN
+        # from a NaN or inf operand) where its other kernels skip the operands.
+        # beta == 0 overwrites (NaN in C included); beta == 1 leaves C as it is.
+        if beta == 0:
+            for i in range(m):
+                memset(C + i * ldc, 0, n * sizeof(floating))
+        elif beta != 1:
+            for i in range(m):
+                for j in range(n):
+                    C[i * ldc + j] = beta * C[i * ldc + j]
+        return
+    lda = max(1, lda)
+    ldb = max(1, ldb)
+    ldc = max(1, ldc)
+    cdef char* ca = b"t" if ta else b"n"
+    cdef char* cb = b"t" if tb else b"n"
+    cdef int one = 1, rows_b = n if not tb else k, cols_b = k if not tb else n
+    if m == 1:
+        # One output row (single-sample predict): GEMV is several times faster than a
+        # GEMM with m = 1 in OpenBLAS. op(A) is one row, contiguous either way (a
+        # row-major 1 x k, or a k x 1 column with row stride 1). C^T = op(B)^T a^T, and
+        # B's memory viewed column-major is B^T (rows_b x cols_b, leading dim ldb).
+        # beta == 0: clear y first. GEMV scales y by beta through OpenBLAS's SCAL, which
+        # since 0.3.27 may compute 0 * NaN = NaN depending on version and caller.
+        if beta == 0:
+            memset(C, 0, n * sizeof(floating))
+        if floating is float:
+            sgemv(cb, &rows_b, &cols_b, &alpha, <float*>B, &ldb, <float*>A, &one, &beta, C,
+                  &one)
+        else:
+            dgemv(cb, &rows_b, &cols_b, &alpha, <double*>B, &ldb, <double*>A, &one, &beta,
+                  C, &one)
+        return
+    if floating is float:
+        sgemm(cb, ca, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(cb, ca, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
+cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssize_t n,
+                    Py_ssize_t d, int act, floating slope) noexcept nogil:
+    """out = act(Z + b) row by row (out may be Z)."""
+    cdef Py_ssize_t i, j
+    cdef const floating* z
+    cdef floating* o
+    cdef floating v, mx
+    cdef double s
+    if d == 0:
+        return
+    if floating is float:  # the exp-based activations: vectorised kernels (_vmath.h)
+        if act == ACT_SIGMOID:
+            nn_vm_bias_sigmoid_f32(Z, b, out, n, d)
+            return
+        if act == ACT_TANH:
+            nn_vm_bias_tanh_f32(Z, b, out, n, d)
+            return
+        if act == ACT_SOFTMAX:
+            nn_vm_bias_softmax_f32(Z, b, out, n, d)
+            return
+    else:  # float64: vectorised exp where the CPU has AVX2 (else the loops below)
+        if act == ACT_SIGMOID and nn_vm_bias_sigmoid_f64(Z, b, out, n, d):
+            return
+        if act == ACT_SOFTMAX and nn_vm_bias_softmax_f64(Z, b, out, n, d):
+            return
+    for i in range(n):
+        z = Z + i * d
+        o = out + i * d
+        if act == ACT_IDENTITY:
+            for j in range(d):
+                o[j] = z[j] + b[j]
+        elif act == ACT_RELU:
+            for j in range(d):
+                v = z[j] + b[j]
+                o[j] = 0 if v < 0 else v  # NaN passes through, as np.where(v < 0, 0, v)
+        elif act == ACT_LEAKY_RELU:
+            for j in range(d):
+                v = z[j] + b[j]
+                # Two plain selects (max and min parts) vectorise; NaN and +-inf pass.
+                o[j] = (v if v > 0 else 0) + slope * (0 if v > 0 else v)
+        elif act == ACT_SIGMOID:
+            for j in range(d):
+                o[j] = _sigmoid(z[j] + b[j])
+        elif act == ACT_TANH:
+            for j in range(d):
+                o[j] = _tanh(z[j] + b[j])
+        else:  # softmax, max-subtracted
+            mx = z[0] + b[0]
+            for j in range(d):
+                v = z[j] + b[j]
+                o[j] = v
+                mx = v if v > mx else mx
+            s = 0
+            for j in range(d):
+                v = _exp(o[j] - mx)
+                o[j] = v
+                s += v
+            for j in range(d):
+                o[j] = <floating>(o[j] / s)
+
+
+cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, double* acc,
+                        Py_ssize_t n, Py_ssize_t d, int act, floating slope) noexcept nogil:
+    """dZ = act' * dY from the output Y (dZ may be dY); acc (if not NULL) = column sums.
+
+    The column sums are taken row by row while the row of dZ is still in L1.
+    """
+    cdef Py_ssize_t i, j
+    cdef const floating* dy
+    cdef const floating* y
+    cdef floating* dz
+    cdef floating one = 1, zero = 0
+    cdef double s
+    if acc != NULL:
+        for j in range(d):
+            acc[j] = 0
+    if d == 0:
+        return
+    for i in range(n):
+        dy = dY + i * d
+        y = Y + i * d
+        dz = dZ + i * d
+        if act == ACT_IDENTITY:
+            if dz != dy:
+                for j in range(d):
+                    dz[j] = dy[j]
+        elif act == ACT_RELU:
+            for j in range(d):
+                # A select of two floating constants, then a multiply: gcc if-converts
+                # and vectorises this (a bool (y > 0) cast left a branch in the loop).
+                dz[j] = dy[j] * (one if y[j] > 0 else zero)
+        elif act == ACT_LEAKY_RELU:
+            for j in range(d):
+                dz[j] = dy[j] * (1 if y[j] > 0 else slope)
+        elif act == ACT_SIGMOID:
+            for j in range(d):
+                dz[j] = dy[j] * y[j] * (1 - y[j])
+        elif act == ACT_TANH:
+            for j in range(d):
+                dz[j] = dy[j] * (1 - y[j] * y[j])
+        else:
+            s = 0
+            for j in range(d):
+                s += dy[j] * y[j]
+            for j in range(d):
+                dz[j] = <floating>(y[j] * (dy[j] - s))
+        if acc != NULL:
+            for j in range(d):
+                acc[j] += dz[j]
+
+
+cdef void _col_sum(const floating* X, double* acc, Py_ssize_t n, Py_ssize_t d) noexcept nogil:
+    cdef Py_ssize_t i, j
+    for j in range(d):
+        acc[j] = 0
+    for i in range(n):
+        for j in range(d):
+            acc[j] += X[i * d + j]
+
+
+cdef double _softmax_xent(const floating* Z, const int64_t* labels, floating* dZ,
+                          Py_ssize_t n, Py_ssize_t c, double scale) noexcept nogil:
+    """Sum over rows of logsumexp(z) - z[label]; dZ = (softmax - onehot) * scale.
+
+    Labels must already lie in [0, c). dZ may be Z.
+    """
+    cdef Py_ssize_t i, j
+    cdef const floating* z
+    cdef floating* dz
+    cdef floating mx, zl
+    cdef double s, total = 0
+    if floating is float:  # vectorised exp (_vmath.h)
+        total = nn_vm_softmax_xent_f32(Z, labels, dZ, n, c, scale)
+    elif nn_vm_have_f64():
+        total = nn_vm_softmax_xent_f64(Z, labels, dZ, n, c, scale)
+    else:
+        for i in range(n):
+            z = Z + i * c
+            dz = dZ + i * c
+            mx = z[0]
+            for j in range(c):
+                mx = z[j] if z[j] > mx else mx
+            zl = z[labels[i]]
+            s = 0
+            for j in range(c):
+                dz[j] = _exp(z[j] - mx)
+                s += dz[j]
+            total += mx + log(s) - zl
+            for j in range(c):
+                dz[j] = <floating>(dz[j] / s * scale)
+            dz[labels[i]] -= <floating>scale
+    return total
+
+
+cdef double _sigmoid_bce(const floating* Z, const floating* T, floating* dZ, Py_ssize_t m,
+                         double scale) noexcept nogil:
+    """Sum of max(z,0) - z t + log1p(exp(-|z|)); dZ = (sigmoid(z) - t) * scale."""
+    cdef Py_ssize_t i
+    cdef floating z, e
+    cdef double total = 0
+    if floating is float:  # vectorised exp and log1p (_vmath.h)
+        total = nn_vm_sigmoid_bce_f32(Z, T, dZ, m, scale)
+    elif nn_vm_have_f64():
+        total = nn_vm_sigmoid_bce_f64(Z, T, dZ, m, scale)
+    else:
+        for i in range(m):
+            z = Z[i]
+            e = _exp(-_fabs(z))
+            total += (z if z > 0 else 0) - z * T[i] + _log1p(e)
+            dZ[i] = <floating>(((1 if z >= 0 else e) / (1 + e) - T[i]) * scale)
+    return total
+
+
+cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t m,
+                 double scale) noexcept nogil:
+    """Sum of squared residuals; dP = 2 (p - t) * scale."""
+    cdef Py_ssize_t i
+    cdef floating r
+    cdef double total = 0
+    for i in range(m):
+        r = P[i] - T[i]
+        total += <double>r * r
+        dP[i] = <floating>(2 * r * scale)
+    return total
+
+
+cdef void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n, floating lr,
+               floating mu, bint nesterov, floating wd) noexcept nogil:
+    # wd == 0 takes loops without the decay term: 0 * w would turn an inf weight into NaN.
+    cdef Py_ssize_t i
+    cdef floating gi, vi
+    if mu == 0:
+        if wd == 0:
+            for i in range(n):
+                w[i] = w[i] - lr * g[i]
+        else:
+            for i in range(n):
+                w[i] = w[i] - lr * (g[i] + wd * w[i])
+    else:
+        for i in range(n):
+            gi = g[i] + wd * w[i] if wd != 0 else g[i]
+            vi = mu * v[i] + gi
+            v[i] = vi
+            w[i] = w[i] - lr * ((gi + mu * vi) if nesterov else vi)
+
+
+cdef void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
+                floating lr, floating b1, floating b2, floating c1, floating c2,
+                floating eps, floating wd, floating keep) noexcept nogil:
+    # c1 = 1 - b1 and c2 = 1 - b2 come rounded once from double (not 1 - float(b)).
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi, wi
+    for i in range(n):
+        wi = w[i] * keep
+        gi = g[i] + wd * wi if wd != 0 else g[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        w[i] = wi - lr * mi / (_sqrt(vi) + eps)
+
+
+cdef void _sgd_split(floating* w, const floating* g, floating* v, Py_ssize_t n,
+                     Py_ssize_t n_decay, double lr, double mu, bint nesterov,
+                     double wd) noexcept nogil:
+    # Two ranges, so the loop bodies carry no per-element test for decay.
+    _sgd(w, g, v, n_decay, <floating>lr, <floating>mu, nesterov, <floating>wd)
+    _sgd(w + n_decay, g + n_decay, v + n_decay, n - n_decay, <floating>lr, <floating>mu,
+         nesterov, 0)
+
+
+cdef void _adam_split(floating* w, const floating* g, floating* m, floating* v,
+                      Py_ssize_t n, Py_ssize_t n_decay, double lr_t, double b1, double b2,
+                      double eps_t, double l2, double decay) noexcept nogil:
+    _adam(w, g, m, v, n_decay, <floating>lr_t, <floating>b1, <floating>b2,
+          <floating>(1 - b1), <floating>(1 - b2), <floating>eps_t, <floating>l2,
+          <floating>(1 - decay))
+    _adam(w + n_decay, g + n_decay, m + n_decay, v + n_decay, n - n_decay, <floating>lr_t,
+          <floating>b1, <floating>b2, <floating>(1 - b1), <floating>(1 - b2),
+          <floating>eps_t, 0, 1)
+
+
+cdef double* _double_scratch(Py_ssize_t d) except NULL:
+    cdef double* acc = <double*>calloc(max(d, 1), sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
+    return acc

@@ -1,0 +1,214 @@
+# The whole-network kernels of _kernels.pyx (included there, textually): prediction,
+# the training epoch and the batch gradient, over the layout a plan computed
+# (nncore.backends.plan). One backpropagation, _batch_gradient, serves both.
+
+# ================================================================= plans
+# The layout comes from the plan (nncore.backends.plan): offsets, never re-derived here.
+
+cdef Net _net(const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
+              const int64_t[::1] w_off, const int64_t[::1] b_off,
+              const int64_t[::1] work_off):
+    cdef Net net
+    net.L = acts.shape[0]
+    net.sizes = &sizes[0]
+    net.acts = &acts[0]
+    net.slopes = &slopes[0]
+    net.w_off = &w_off[0]
+    net.b_off = &b_off[0]
+    net.work_off = &work_off[0] if work_off.shape[0] else NULL
+    return net
+
+
+def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] sizes,
+                const int32_t[::1] acts, const double[::1] slopes, const int64_t[::1] w_off,
+                const int64_t[::1] b_off, floating[::1] work, floating[:, ::1] out):
+    """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch of
+    at least 2 * n * max(sizes[1:-1]) elements (ping-pong between hidden layers)."""
+    cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half
+    cdef const floating* src
+    cdef floating* dst
+    if n == 0:
+        return
+    half = work.shape[0] // 2
+    with nogil:
+        src = &X[0, 0]
+        for i in range(L):
+            dst = &out[0, 0] if i == L - 1 else &work[0] + (i % 2) * half
+            _gemm(False, False, <int>n, <int>sizes[i + 1], <int>sizes[i], 1, src,
+                  <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst, <int>sizes[i + 1])
+            _bias_act(dst, &w[b_off[i]], dst, n, sizes[i + 1], acts[i], <floating>slopes[i])
+            src = dst
+
+
+cdef double _batch_gradient(const Net* net, const floating* X, const floating* T,
+                            const int64_t* labels, const int64_t* idx, Py_ssize_t rows,
+                            int loss_kind, double scale, floating* w, floating* g,
+                            bint accumulate, floating* work, int64_t* label_work,
+                            double* acc, bint fused_sgd, double lr,
+                            double wd) noexcept nogil:
+    """One batch, the backpropagation shared by train_epoch and loss_gradient.
+
+    Gathers rows idx of X and T (or labels), runs the forward pass, the loss with its
+    gradient times ``scale`` into D_{L-1}, and the backward pass (D_i turned into dZ_i in
+    place). The parameter gradient goes into g (added to it when ``accumulate``); with
+    ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
+    b -= lr db), and g is not written. Returns the loss summed over the batch (unscaled).
+    """
+    cdef Py_ssize_t L = net.L, d0 = net.sizes[0], k = net.sizes[L], r, i, j, n_in, n_out
+    cdef floating* Xb = work + net.work_off[0]
+    cdef floating* Tb = work + net.work_off[1]
+    cdef floating* A
+    cdef floating* D
+    cdef floating* Wp
+    cdef floating* bp
+    cdef const floating* below
+    cdef double part
+    cdef floating beta = 1 if accumulate else 0
+    for r in range(rows):
+        memcpy(Xb + r * d0, X + idx[r] * d0, d0 * sizeof(floating))
+    if loss_kind == LOSS_XENT:
+        for r in range(rows):
+            label_work[r] = labels[idx[r]]
+    else:
+        for r in range(rows):
+            memcpy(Tb + r * k, T + idx[r] * k, k * sizeof(floating))
+    # forward
+    below = Xb
+    for i in range(L):
+        n_in, n_out = net.sizes[i], net.sizes[i + 1]
+        A = work + net.work_off[2 + 2 * i]
+        _gemm(False, False, <int>rows, <int>n_out, <int>n_in, 1, below, <int>n_in,
+              w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
+        _bias_act(A, w + net.b_off[i], A, rows, n_out, net.acts[i], <floating>net.slopes[i])
+        below = A
+    # loss and its gradient into D_{L-1}
+    A = work + net.work_off[2 * L]
+    D = work + net.work_off[2 * L + 1]
+    if loss_kind == LOSS_XENT:
+        part = _softmax_xent(A, label_work, D, rows, k, scale)
+    elif loss_kind == LOSS_BCE:
+        part = _sigmoid_bce(A, Tb, D, rows * k, scale)
+    else:
+        part = _mse(A, Tb, D, rows * k, scale)
+    # backward, last layer first
+    for i in range(L - 1, -1, -1):
+        n_in, n_out = net.sizes[i], net.sizes[i + 1]
+        A = work + net.work_off[2 + 2 * i]
+        D = work + net.work_off[3 + 2 * i]
+        below = Xb if i == 0 else work + net.work_off[2 * i]  # A_{i-1}
+        Wp = w + net.w_off[i]
+        _act_backward(D, A, D, acc, rows, n_out, net.acts[i], <floating>net.slopes[i])
+        if i > 0:  # dX = dZ W^T into D_{i-1}, with W before its update
+            _gemm(False, True, <int>rows, <int>n_in, <int>n_out, 1, D, <int>n_out, Wp,
+                  <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
+        if fused_sgd:
+            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr), below,
+                  <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp, <int>n_out)
+            bp = w + net.b_off[i]
+            for j in range(n_out):
+                bp[j] = <floating>(bp[j] - lr * acc[j])
+        else:
+            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, 1, below, <int>n_in, D,
+                  <int>n_out, beta, g + net.w_off[i], <int>n_out)
+            bp = g + net.b_off[i]
+            if accumulate:
+                for j in range(n_out):
+                    bp[j] = <floating>(bp[j] + acc[j])
+            else:
+                for j in range(n_out):
+                    bp[j] = <floating>acc[j]
+    return part
+
+
+def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
+                const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
+                const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
+                const int64_t[::1] w_off, const int64_t[::1] b_off,
+                const int64_t[::1] work_off, floating[::1] w, floating[::1] g,
+                floating[::1] work, int64_t[::1] label_work, double[::1] acc, int loss_kind,
+                int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
+                int64_t[::1] counters, bint fused_sgd):
+    """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
+
+    X (n, d0) IN; T (n, k) IN float targets (mse, bce) or labels (n,) IN (softmax_xent);
+    order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
+    w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
+    counters INOUT: [0] optimizer step t, [1] steps done in this call. The offsets
+    (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
+    _batch_gradient, then the update (with ``fused_sgd``, plain SGD without momentum,
+    applied inside it). Returns the sum over steps of (mean batch loss x batch rows).
+    Looks for Ctrl-C every SIGNAL_EVERY steps; on KeyboardInterrupt the completed
+    steps stand.
+    """
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
+    cdef Py_ssize_t step = 0, p = w.shape[0], n_weights = b_off[0]
+    cdef double total = 0, part, scale, lr_t, eps_t, t
+    cdef double lr = hyper.lr, wd = hyper.weight_decay, b1 = hyper.beta1, b2 = hyper.beta2
+    cdef bint xent = loss_kind == LOSS_XENT, decoupled = hyper.decoupled != 0
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
+    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
+    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
+    with nogil:
+        while start < n:
+            rows = min(batch, n - start)
+            scale = 1.0 / rows if xent else 1.0 / (rows * k)
+            part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
+                                   &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
+                                   fused_sgd, lr, wd)
+            total += part * scale * rows
+            start += rows
+            # update
+            counters[0] += 1
+            if not fused_sgd:
+                if opt_kind == OPT_SGD:
+                    _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, hyper.momentum,
+                               hyper.nesterov != 0, wd)
+                else:
+                    t = <double>counters[0]
+                    lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))
+                    eps_t = hyper.eps * sqrt(1 - pow(b2, t))
+                    _adam_split(&w[0], &g[0], &s1[0], &s2[0], p, n_weights, lr_t, b1, b2,
+                                eps_t, 0 if decoupled else wd, lr * wd if decoupled else 0)
+            step += 1
+            counters[1] = step
+            if step % SIGNAL_EVERY == 0:
+                with gil:
+                    PyErr_CheckSignals()  # raises KeyboardInterrupt after Ctrl-C
+    return total
+
+
+def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
+                  const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
+                  const int64_t[::1] sizes, const int32_t[::1] acts,
+                  const double[::1] slopes, const int64_t[::1] w_off,
+                  const int64_t[::1] b_off, const int64_t[::1] work_off, floating[::1] w,
+                  floating[::1] g, floating[::1] work, int64_t[::1] label_work,
+                  double[::1] acc, int loss_kind):
+    """Mean loss over X[order] and its gradient into g (OUT), without an update.
+
+    The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
+    loss gradient scaled by 1 / (all rows [x outputs]), so the runs' parameter gradients
+    add up (GEMM beta = 1 after the first) to the gradient of the mean. Needs
+    len(order) >= 1. Looks for Ctrl-C every SIGNAL_EVERY runs.
+    """
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
+    cdef Py_ssize_t runs = 0
+    cdef double total = 0
+    cdef double scale = 1.0 / n if loss_kind == LOSS_XENT else 1.0 / (n * k)
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
+    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
+    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
+    with nogil:
+        while start < n:
+            rows = min(batch, n - start)
+            total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
+                                     scale, &w[0], &g[0], start > 0, &work[0],
+                                     &label_work[0], &acc[0], False, 0, 0)
+            start += rows
+            runs += 1
+            if runs % SIGNAL_EVERY == 0:
+                with gil:
+                    PyErr_CheckSignals()
+    return total * scale
