@@ -15,7 +15,7 @@ ran.
 parity test         ci     rejection test                        ci
 ==================  =====  ====================================  =====
 gemm                300    test_rejects_bad_arguments[method]     60
-bias_act_forward    200    (each of the 11 methods, per backend)
+bias_act_forward    200    (each of the 12 methods, per backend)
 act_backward        200
 col_sum             100
 softmax_xent        200
@@ -25,6 +25,7 @@ sgd_update          150
 adam_update         200
 mlp_forward         150
 train_epoch         150
+loss_gradient       100
 ==================  =====  ====================================  =====
 """
 
@@ -52,6 +53,7 @@ EXAMPLES: dict[str, int] = {
     "gemm": 300, "bias_act_forward": 200, "act_backward": 200, "col_sum": 100,
     "softmax_xent": 200, "sigmoid_bce": 150, "mse": 100, "sgd_update": 150,
     "adam_update": 200, "mlp_forward": 150, "train_epoch": 150,
+    "loss_gradient": 100,
     "reject": 60,  # per method and backend
 }
 #: Examples that really ran, per test id; printed in the terminal summary.

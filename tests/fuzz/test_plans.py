@@ -1,8 +1,10 @@
-"""Parity of the plan methods, ``mlp_forward`` and ``train_epoch``, on drawn networks.
+"""Parity of the plan methods, ``mlp_forward``, ``train_epoch`` and ``loss_gradient``.
 
 Plans with 1..3 layers of width 1..12 on 0..64 rows (up to six steps of 1..64 rows for
 ``train_epoch``), SGD or Adam, every loss. The tolerance is the error bound ``BoundOps``
-(bounds.py) carries through the reference's own run.
+(bounds.py) carries through the reference's own run. ``loss_gradient`` is drawn as one
+run of rows (the gradient a training step computes); its sum over several runs is
+checked against the op-by-op oracle in tests/test_training_loop.py.
 """
 
 from __future__ import annotations
@@ -142,3 +144,40 @@ def test_train_epoch(dtype, data):
                         *bounds.err(bound_run[name]))
     event(f"train_epoch: {case['kind']}, {case['loss']}")
     _count("train_epoch", dtype)
+
+
+def _run_gradient(ops: nncore.Ops, case: dict[str, Any]) -> dict[str, Any]:
+    spec = case["spec"]
+    net = NetPlan(spec["sizes"], spec["acts"], spec["slopes"], spec["w"].copy(),
+                  case["g"].copy())
+    if isinstance(ops, BoundOps):
+        ops.net = net
+    plan = TrainPlan(net, case["batch"], case["loss"])
+    X, targets, order = case["X"].copy(), case["targets"].copy(), case["order"].copy()
+    with np.errstate(all="ignore"):
+        loss = ops.loss_gradient(plan, X, targets, order)
+    for name, x in (("X", X), ("targets", targets), ("order", order)):
+        assert _same_bits(x, case[name]), f"{ops.name}: loss_gradient modified IN '{name}'"
+    assert _same_bits(net.w, spec["w"]), f"{ops.name}: loss_gradient modified the weights"
+    return dict(loss=loss, g=net.g)
+
+
+@pytest.mark.cython
+@pytest.mark.parametrize("dtype", DTYPES)
+@budget("loss_gradient")
+@given(data=st.data())
+def test_loss_gradient(dtype, data):
+    case = data.draw(train_cases(dtype), label="case")
+    case["batch"] = max(case["batch"], case["order"].size)  # one run of rows
+    ref = _run_gradient(NUMPY, case)
+    got = _run_gradient(nncore.get_ops("cython"), case)
+    bounds = BoundOps()
+    bound_run = _run_gradient(bounds, case)
+    assert _same_bits(bound_run["g"], ref["g"]), "BoundOps no longer matches NumpyOps"
+    assert isinstance(got["loss"], float) and isinstance(ref["loss"], float)
+    m = max(case["order"].size, 1)
+    e_loss = bounds.loss_err / m + (1 + A_ULP) * U64 * bounds.loss_mag / m
+    check_bound("loss_gradient: loss", got["loss"], ref["loss"], e_loss, bounds.loss_det)
+    check_bound("loss_gradient: g", got["g"], ref["g"], *bounds.err(bound_run["g"]))
+    event(f"loss_gradient: {case['loss']}")
+    _count("loss_gradient", dtype)

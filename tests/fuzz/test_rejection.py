@@ -32,7 +32,7 @@ from .tolerances import NUMPY, _same_bits
 
 REJECT_METHODS = ("gemm", "bias_act_forward", "act_backward", "col_sum", "softmax_xent",
                   "sigmoid_bce", "mse", "sgd_update", "adam_update", "mlp_forward",
-                  "train_epoch")
+                  "train_epoch", "loss_gradient")
 #: Out-of-domain scalars per method; "p+1" is one more than the parameter count.
 BAD_SCALARS: dict[str, list[tuple[str, Any]]] = {
     "gemm": [("alpha", math.nan), ("beta", math.inf), ("alpha", "x"), ("beta", None),
