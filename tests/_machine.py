@@ -1,10 +1,10 @@
 """What this CPU can run: OpenBLAS core types and nncore SIMD levels.
 
 Used by tests/test_blas_portability.py and by ``.ci/run`` (``python tests/_machine.py
-coretypes|simd``, one name a line), so the CI matrix and the in-suite check agree on
-which kernels a machine can be asked for. Forcing an OpenBLAS core type whose
-instructions the CPU lacks crashes the process (SIGILL), so the list is read from the
-CPU's flags, never assumed.
+coretypes|simd|kernels``: one name a line, or the kernels OpenBLAS runs now), so the CI
+matrix and the in-suite check agree on which kernels a machine can be asked for. Forcing
+an OpenBLAS core type whose instructions the CPU lacks crashes the process (SIGILL), so
+the list is read from the CPU's flags, never assumed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+
+from nncore.cli._environment import cpu_model_and_flags
 
 #: OpenBLAS core types (``OPENBLAS_CORETYPE`` values) and the CPU flags each needs, from
 #: the oldest kernels to the newest. Several names may select the same kernels in a
@@ -39,14 +41,7 @@ SIMD_LEVELS: dict[str, tuple[str, ...]] = {
 
 def cpu_flags() -> set[str]:
     """The flags of the first processor in /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return cpu_model_and_flags()[1]
 
 
 def runnable(table: dict[str, tuple[str, ...]]) -> list[str]:
@@ -90,5 +85,7 @@ if __name__ == "__main__":
         print("\n".join(distinct_coretypes()))
     elif what == "simd":
         print("\n".join(runnable(SIMD_LEVELS)))
+    elif what == "kernels":  # what OpenBLAS runs under this environment's OPENBLAS_CORETYPE
+        print(" ".join(blas_architectures(os.environ.get("OPENBLAS_CORETYPE"))))
     else:
-        sys.exit("usage: python tests/_machine.py coretypes|simd")
+        sys.exit("usage: python tests/_machine.py coretypes|simd|kernels")

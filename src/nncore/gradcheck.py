@@ -44,7 +44,7 @@ def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
         (so elements with tiny gradients do not blow up the ratio). Values around
         1e-9 mean the gradients agree; above 1e-6 something is wrong.
     """
-    Xc = as_features(X, np.float64)
+    Xc = as_features(X, np.dtype(np.float64))
     if not model.built:
         model.build(Xc.shape[1])
     m64 = model.clone(dtype="float64")

@@ -69,7 +69,9 @@ def _nncore_build() -> dict[str, Any]:
     return build
 
 
-def _machine() -> dict[str, Any]:
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """The first processor's model name and feature flags from /proc/cpuinfo (empty where
+    there is none). The one reader of it: the report here and tests/_machine.py."""
     model, flags = "", set[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -82,6 +84,11 @@ def _machine() -> dict[str, Any]:
                     flags = set(value.split())
     except OSError:  # not Linux: the platform module's answer is all we have
         pass
+    return model, flags
+
+
+def _machine() -> dict[str, Any]:
+    model, flags = cpu_model_and_flags()
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {"platform": platform.platform(), "machine": platform.machine(),
             "cpu": model or platform.processor() or "unknown", "cpu_count": os.cpu_count(),
