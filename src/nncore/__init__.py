@@ -4,6 +4,7 @@
 >>> model = nncore.Sequential([nncore.Dense(64, activation="relu"), nncore.Dense(10)])
 """
 
+from nncore._version import __version__
 from nncore.backends import HAS_KERNELS, KernelsMissingWarning, activations, get_ops
 from nncore.backends.cython_ops import CythonOps
 from nncore.backends.numpy_ops import NumpyOps
@@ -25,8 +26,6 @@ from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
 from nncore.progress import ProgressBar
 from nncore.training import DivergenceError, History
-
-__version__ = "0.1.0"
 
 __all__ = [
     "HAS_KERNELS",

@@ -351,7 +351,11 @@ def layout(desc: dict[str, Any]) -> ParamLayout:
 
 def _shapes(desc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Expected array names and shapes, in file order, from the (validated) description."""
-    params = layout(desc)
+    try:
+        params = layout(desc)
+    except OverflowError:  # widths past int64: no file can hold such arrays
+        raise Invalid("'n_features' or a layer's 'units' is too large (at most 2**63 - 1)"
+                      ) from None
     shapes: dict[str, tuple[int, ...]] = {}
     for (w_name, b_name), (n_in, n_out) in zip(params.names(), params.shapes, strict=True):
         shapes[w_name], shapes[b_name] = (n_in, n_out), (n_out,)

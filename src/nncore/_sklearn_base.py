@@ -3,10 +3,12 @@
 ``_BaseMLP.fit`` validates the data with scikit-learn's utilities, builds an
 ``nncore.Sequential`` (hidden layers with the activation, an identity output layer) whose
 weights are drawn as scikit-learn draws them, and trains it with ONE ``model.fit(epochs=
-max_iter)`` call. Everything scikit-learn does between two iterations (the loss curve,
-the ``tol``/``n_iter_no_change`` test, the ``invscaling``/``adaptive`` learning rates,
-early stopping on a validation split) runs in ``_IterationMonitor``, the per-epoch hook
-of ``nncore.training.fit``.
+max_iter)`` call. What scikit-learn does between two iterations runs in three
+callbacks of that call, made afresh for each ``fit``/``partial_fit`` from the estimator's
+state and read back into it afterwards: ``_EpochRecord`` (the loss curve on
+scikit-learn's scale, the validation score), ``nncore.plateau.NoImprovementStopping``
+(the ``tol``/``n_iter_no_change`` test, the best weights of early stopping) and, for
+"sgd", ``nncore.plateau.SklearnSchedule`` (the ``invscaling``/``adaptive`` rates).
 
 Scales. scikit-learn's gradient at the output is ``(prediction - y) / batch_rows`` for
 every loss; nncore's fused losses average over the outputs as well, and its MSE is not
@@ -19,6 +21,7 @@ Notes for Adam). ``loss_curve_`` is reported on scikit-learn's scale.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from itertools import pairwise
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -36,6 +39,7 @@ from nncore.layers import Dense
 from nncore.losses import Loss
 from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, Optimizer
+from nncore.plateau import NoImprovementStopping, SklearnSchedule
 from nncore.training import DivergenceError
 
 try:  # scikit-learn >= 1.6
@@ -61,13 +65,20 @@ def validate_data(estimator: BaseEstimator, X: Any, y: Any = "no_validation",
     return estimator._validate_data(X, y, **kwargs)  # pragma: no cover
 
 
-class _IterationMonitor(Callback):
-    """The per-epoch hook: what scikit-learn's ``_fit_stochastic`` does after an epoch."""
+class _EpochRecord(Callback):
+    """What scikit-learn records after an epoch: the loss on its scale, the validation score.
 
-    def __init__(self, est: _BaseMLP, n_train: int, n_batches: int,
-                 val: tuple[np.ndarray, np.ndarray] | None) -> None:
-        self.est, self.n_train, self.n_batches, self.val = est, n_train, n_batches, val
-        self.converged = False
+    Both go into the logs (``"sklearn_loss"``, ``"validation_score"``) for
+    ``NoImprovementStopping``, and into ``losses``/``scores`` for the estimator.
+    """
+
+    def __init__(self, alpha: float, loss_scale: float, n_train: int, n_batches: int,
+                 verbose: Any, val: tuple[np.ndarray, np.ndarray] | None,
+                 score: Callable[[Sequential, np.ndarray, np.ndarray], float]) -> None:
+        self.alpha, self.loss_scale, self.verbose = alpha, loss_scale, verbose
+        self.n_train, self.n_batches, self.val, self.score = n_train, n_batches, val, score
+        self.losses: list[float] = []
+        self.scores: list[float] = []
 
     def _sq_norm(self) -> float:
         w = self.model.params.w[: self.model.params.n_weights]
@@ -78,39 +89,23 @@ class _IterationMonitor(Callback):
         self._sq = self._sq_norm()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        est = self.est
         # sklearn adds 0.5 alpha ||W||^2 / rows to each batch's loss; the batches are
         # weighted by rows, so an epoch adds n_batches 0.5 alpha ||W||^2 / n. ||W||^2 is
         # taken as the mean of its values at the start and the end of the epoch.
         sq = self._sq_norm()
-        penalty = 0.5 * est.alpha * self.n_batches * 0.5 * (self._sq + sq) / self.n_train
+        penalty = 0.5 * self.alpha * self.n_batches * 0.5 * (self._sq + sq) / self.n_train
         self._sq = sq
-        est.loss_ = float(logs["loss"]) * est._loss_scale + penalty
-        est.loss_curve_.append(est.loss_)
-        est.n_iter_ += 1
-        est.t_ += self.n_train
-        if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-        est._update_no_improvement_count(self.model, self.val)
-        if est.solver == "sgd" and est.learning_rate == "invscaling":
-            est._learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
-        if est._no_improvement_count > est.n_iter_no_change:
-            what = ("Validation score did not improve" if self.val is not None
-                    else "Training loss did not improve")
-            msg = (f"{what} more than tol={est.tol:f} for {est.n_iter_no_change} "
-                   "consecutive epochs.")
-            if est.solver == "sgd" and est.learning_rate == "adaptive" and (
-                    est._learning_rate > 1e-6):
-                est._learning_rate /= 5.0
-                est._no_improvement_count = 0
-                if est.verbose:
-                    print(f"{msg} Setting learning rate to {est._learning_rate:f}")
-            else:
-                if est.verbose:
-                    print(msg + " Stopping.")
-                self.converged = True
-                return True
-        est._sync_optimizer()  # the next epoch's native call reads optimizer.lr
+        loss = float(logs["loss"]) * self.loss_scale + penalty
+        self.losses.append(loss)
+        logs["sklearn_loss"] = loss
+        if self.verbose:
+            print(f"Iteration {len(self.losses)}, loss = {loss:.8f}")
+        if self.val is not None:
+            score = self.score(self.model, *self.val)
+            self.scores.append(score)
+            logs["validation_score"] = score
+            if self.verbose:
+                print(f"Validation score: {score:f}")
         return None
 
 
@@ -307,28 +302,47 @@ class _BaseMLP(BaseEstimator):
             batch = int(np.clip(self.batch_size, 1, n))
         if not incremental or self._optimizer is None:
             self._optimizer = self._new_optimizer()
-        self._weight_decay = self.alpha / batch * self._grad_scale
-        self._sync_optimizer()
-        monitor = _IterationMonitor(self, n, -(-n // batch), val)
-        self.n_iter_ = 0
+        opt = self._optimizer
+        assert isinstance(opt, (SGD, Adam))  # made by _new_optimizer
+        opt.weight_decay = self.alpha / batch * self._grad_scale  # the L2 term, nncore's scale
+        record = _EpochRecord(self.alpha, self._loss_scale, n, -(-n // batch), self.verbose,
+                              val, self._validation_score)
+        # scikit-learn's learning_rate applies to "sgd" only; the schedule keeps the rate on
+        # scikit-learn's scale and puts it on the optimizer divided by c.
+        schedule = SklearnSchedule(
+            self.learning_rate, samples_per_epoch=n, lr_init=self.learning_rate_init,
+            power_t=self.power_t, lr=self._learning_rate, samples_seen=self.t_,
+            scale=self._grad_scale) if self.solver == "sgd" else None
+        stop = NoImprovementStopping(
+            "validation_score" if val else "sklearn_loss", mode="max" if val else "min",
+            tol=self.tol, patience=self.n_iter_no_change, restore_best_weights=bool(val),
+            on_plateau=schedule.reduce if schedule else None, verbose=bool(self.verbose),
+            name="Validation score" if val else "Training loss",
+            best=self.best_validation_score_ if val else self.best_loss_,
+            wait=self._no_improvement_count, best_weights=self._best_weights if val else None)
         seed = int(rs.randint(np.iinfo(np.int32).max)) if self.shuffle else None
+        interrupted = False
         try:
             self.model_.fit(X, targets, epochs=1 if incremental else self.max_iter,
-                            batch_size=batch, optimizer=self._optimizer, loss=loss,
-                            seed=seed, shuffle=self.shuffle, verbose=0, callbacks=[monitor])
+                            batch_size=batch, optimizer=opt, loss=loss, seed=seed,
+                            shuffle=self.shuffle, verbose=0,
+                            callbacks=[record, stop] + ([schedule] if schedule else []))
         except KeyboardInterrupt:
+            interrupted = True
             warnings.warn("Training interrupted by user.", stacklevel=3)
         except DivergenceError as exc:  # scikit-learn's own wording for this failure
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.") from exc
-        else:
-            if not (incremental or monitor.converged) and self.n_iter_ == self.max_iter:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                    "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        finally:  # the completed epochs count, also after an interrupt or a divergence
+            self._read_back(n, record, stop, schedule)
+        if (not (interrupted or incremental or stop.stopped_epoch is not None)
+                and self.n_iter_ == self.max_iter):
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         params = self.model_.params
         assert params is not None
-        if self.early_stopping:
+        if self.early_stopping:  # stop's on_train_end did it too, unless interrupted
             params.w[...] = self._best_weights
         if not np.isfinite(params.w).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data "
@@ -343,13 +357,25 @@ class _BaseMLP(BaseEstimator):
         return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
                     eps=self.epsilon * self._grad_scale)
 
-    def _sync_optimizer(self) -> None:
-        """Put the current learning rate and L2 term, in nncore's scale, on the optimizer."""
-        opt = self._optimizer
-        assert isinstance(opt, (SGD, Adam))  # made by _new_optimizer
-        opt.weight_decay = self._weight_decay
-        if isinstance(opt, SGD):
-            opt.lr = self._learning_rate / self._grad_scale
+    def _read_back(self, n: int, record: _EpochRecord, stop: NoImprovementStopping,
+                   schedule: SklearnSchedule | None) -> None:
+        """Set the fitted attributes from the callbacks of the ``fit`` that just ran."""
+        self.n_iter_ = len(record.losses)
+        self.t_ += n * self.n_iter_
+        if record.losses:
+            self.loss_ = record.losses[-1]
+        self.loss_curve_ += record.losses
+        if record.val is not None:
+            assert self.validation_scores_ is not None  # set by _fit with early stopping
+            self.validation_scores_ += record.scores
+            self.best_validation_score_ = stop.best
+            self._best_weights = stop.best_weights
+        else:
+            self.best_loss_ = stop.best
+        self._no_improvement_count = stop.wait
+        if schedule is not None:
+            assert schedule.lr is not None  # given by _fit
+            self._learning_rate = schedule.lr
 
     def _split(self, X: np.ndarray, targets: np.ndarray, rs: np.random.RandomState
                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -368,34 +394,6 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
         return X_tr, t_tr, (X_val, t_val)
-
-    def _update_no_improvement_count(self, model: Sequential,
-                                     val: tuple[np.ndarray, np.ndarray] | None) -> None:
-        if val is not None:
-            score = self._validation_score(model, *val)
-            assert self.validation_scores_ is not None
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print(f"Validation score: {score:f}")
-            best = self.best_validation_score_
-            assert best is not None
-            if score < best + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > best:
-                self.best_validation_score_ = score
-                assert model.params is not None
-                self._best_weights = model.params.w.copy()
-        else:
-            best_loss = self.best_loss_
-            assert best_loss is not None  # set by _initialize or _fit without early stopping
-            if self.loss_curve_[-1] > best_loss - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < best_loss:
-                self.best_loss_ = self.loss_curve_[-1]
 
     def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
         """Accuracy (classifier) or R² (regressor) on encoded validation targets."""

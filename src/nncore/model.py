@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nncore._model_convert import save_model
 from nncore._summary import summary_text
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
@@ -107,6 +108,11 @@ class Sequential:
     def n_outputs(self) -> int:
         """Width of the last layer."""
         return self.layers[-1].units
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of the initial weights and of shuffling; checkpoints save its state."""
+        return self._rng
 
     def build(self, n_features: int) -> Sequential:
         """Allocate and initialise the parameters for inputs of width ``n_features``."""
@@ -438,12 +444,7 @@ class Sequential:
 
     def save(self, path: Any, *, classes: Any = None, metadata: Any = None,
              include_optimizer: bool = False) -> Any:
-        """Write the model to one ``.npz`` file, atomically; see ``nncore.io.save``.
-
-        ``include_optimizer=True`` writes a checkpoint: ``nncore.load`` then ``fit``
-        continues training exactly as this model would.
-        """
-        from nncore.io import save
-
-        return save(self, path, classes=classes, metadata=metadata,
-                    include_optimizer=include_optimizer)
+        """Write the model to one ``.npz`` file, atomically; see ``nncore.io.save``
+        (``include_optimizer=True``: a checkpoint that ``fit`` continues exactly)."""
+        return save_model(self, path, classes=classes, metadata=metadata,
+                          include_optimizer=include_optimizer)

@@ -96,13 +96,18 @@ def train_cases(draw: Any, dtype: Any) -> dict[str, Any]:
                 kind=kind, hyper=hyper, s1=s1, s2=s2, t=t, g=g)
 
 
-def _run_train(ops: nncore.Ops, case: dict[str, Any]) -> dict[str, Any]:
+def _plan(ops: nncore.Ops, case: dict[str, Any]) -> tuple[NetPlan, TrainPlan]:
+    """A fresh plan over copies of the case's weights and gradient buffer."""
     spec = case["spec"]
     net = NetPlan(spec["sizes"], spec["acts"], spec["slopes"], spec["w"].copy(),
                   case["g"].copy())
     if isinstance(ops, BoundOps):
         ops.net = net
-    plan = TrainPlan(net, case["batch"], case["loss"])
+    return net, TrainPlan(net, case["batch"], case["loss"])
+
+
+def _run_train(ops: nncore.Ops, case: dict[str, Any]) -> dict[str, Any]:
+    net, plan = _plan(ops, case)
     s1, s2 = (None if case[s] is None else case[s].copy() for s in ("s1", "s2"))
     plan.configure(case["kind"], case["hyper"], s1, s2, case["t"])
     X, targets, order = case["X"].copy(), case["targets"].copy(), case["order"].copy()
@@ -147,18 +152,13 @@ def test_train_epoch(dtype, data):
 
 
 def _run_gradient(ops: nncore.Ops, case: dict[str, Any]) -> dict[str, Any]:
-    spec = case["spec"]
-    net = NetPlan(spec["sizes"], spec["acts"], spec["slopes"], spec["w"].copy(),
-                  case["g"].copy())
-    if isinstance(ops, BoundOps):
-        ops.net = net
-    plan = TrainPlan(net, case["batch"], case["loss"])
+    net, plan = _plan(ops, case)
     X, targets, order = case["X"].copy(), case["targets"].copy(), case["order"].copy()
     with np.errstate(all="ignore"):
         loss = ops.loss_gradient(plan, X, targets, order)
     for name, x in (("X", X), ("targets", targets), ("order", order)):
         assert _same_bits(x, case[name]), f"{ops.name}: loss_gradient modified IN '{name}'"
-    assert _same_bits(net.w, spec["w"]), f"{ops.name}: loss_gradient modified the weights"
+    assert _same_bits(net.w, case["spec"]["w"]), f"{ops.name}: loss_gradient modified w"
     return dict(loss=loss, g=net.g)
 
 
