@@ -162,3 +162,73 @@ def test_summary_lists_layers_and_parameter_counts():
     assert lines == [text]
     assert "50,240" in text and "650" in text and "total parameters: 50,890" in text
     assert "(n, 784)" in text and "relu" in text
+
+
+def test_no_improvement_stopping_counts_as_scikit_learn(ops, moons):
+    X, y = moons
+    model = _model(ops.name)
+    # A scripted value: only improvements by tol restart the count; smaller ones still
+    # move the best value (and its weights).
+    values = [0.5, 0.55, 0.58, 0.7, 0.69, 0.71, 0.70, 0.9]
+    stop = nncore.NoImprovementStopping("score", mode="max", tol=0.1, patience=2,
+                                        restore_best_weights=True)
+    snaps, waits = [], []
+
+    def script(epoch, logs):
+        logs["score"] = values[epoch]
+
+    def watch(epoch, logs):
+        snaps.append(model.params.w.copy())
+        waits.append(stop.wait)
+
+    history = model.fit(X, y, epochs=8, optimizer=nncore.SGD(lr=0.1), verbose=0,
+                        loss="softmax_cross_entropy", callbacks=[script, stop, watch])
+    assert waits == [0, 1, 2, 0, 1, 2, 3] and stop.stopped_epoch == 6
+    assert len(history.epoch) == 7 and stop.best == 0.71
+    np.testing.assert_array_equal(model.params.w, snaps[5])  # the best epoch's weights
+    # The state carries over: a new fit continues the count (0.5 is no improvement).
+    model.fit(X, y, epochs=8, verbose=0, callbacks=[script, stop])
+    assert stop.stopped_epoch == 0 and stop.wait == 4
+    with pytest.raises(KeyError, match="monitor 'val_loss'"):
+        model.fit(X, y, verbose=0, callbacks=[nncore.NoImprovementStopping("val_loss")])
+    with pytest.raises(ValueError, match="'mode'"):
+        nncore.NoImprovementStopping(mode="auto")
+    with pytest.raises(ValueError, match="'patience'"):
+        nncore.NoImprovementStopping(patience=-1)
+
+
+def test_sklearn_schedule_invscaling_continues_across_fits(ops, moons):
+    X, y = moons
+    opt = nncore.SGD(lr=0.1)
+    model = _model(ops.name)
+    sched = nncore.SklearnSchedule("invscaling", samples_per_epoch=len(X), power_t=0.5)
+    expected = [0.1 / (e * len(X) + 1) ** 0.5 for e in range(6)]
+    history = model.fit(X, y, epochs=3, optimizer=opt, loss="softmax_cross_entropy",
+                        verbose=0, callbacks=[sched])
+    assert history.history["lr"] == expected[:3]
+    assert sched.samples_seen == 3 * len(X) and opt.lr == sched.lr == expected[3]
+    history = model.fit(X, y, epochs=2, verbose=0, callbacks=[sched])
+    assert history.history["lr"] == expected[3:5] and opt.lr == expected[5]
+    # The rate lives on the schedule's scale; the optimizer gets it divided by scale.
+    nncore.SklearnSchedule("constant", lr=0.3, scale=2.0).on_train_begin(model)
+    assert opt.lr == 0.15
+    with pytest.raises(ValueError, match="'learning_rate'"):
+        nncore.SklearnSchedule("step")
+
+
+def test_sklearn_schedule_adaptive_divides_on_each_plateau(ops, moons, capsys):
+    X, y = moons
+    opt = nncore.SGD(lr=0.1)
+    sched = nncore.SklearnSchedule("adaptive", min_lr=0.01)
+    # tol=100: no epoch improves by that much, so every second epoch is a plateau.
+    stop = nncore.NoImprovementStopping(tol=100.0, patience=1, on_plateau=sched.reduce,
+                                        verbose=True)
+    history = _model(ops.name).fit(X, y, epochs=50, optimizer=opt, verbose=0,
+                                   loss="softmax_cross_entropy", callbacks=[sched, stop])
+    # 0.1 -> 0.02 -> 0.004; 0.004 <= min_lr, so the third plateau stops training.
+    assert history.history["lr"] == pytest.approx([0.1] * 3 + [0.02] * 2 + [0.004] * 2)
+    assert stop.stopped_epoch == 6 and sched.lr == pytest.approx(0.004) and opt.lr == sched.lr
+    msg = "loss did not improve more than tol=100.000000 for 1 consecutive epochs."
+    assert capsys.readouterr().out.splitlines() == [
+        f"{msg} Setting learning rate to 0.020000",
+        f"{msg} Setting learning rate to 0.004000", f"{msg} Stopping."]

@@ -397,21 +397,28 @@ def test_invalid_parameters_are_sklearn_errors(moons):
         MLPClassifier(hidden_layer_sizes=(4, 0)).fit(X, y)
 
 
-def test_verbose_and_interrupt(moons, capsys):
+def test_verbose_and_interrupt(moons, capsys, monkeypatch):
     X, y = moons
     est = MLPClassifier((4,), max_iter=3, verbose=True, random_state=0)
     with pytest.warns(ConvergenceWarning):
         est.fit(X, y)
     assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
 
-    def interrupt(model, val):
-        if est.n_iter_ == 2:
+    ops_type, calls = type(est.model_.ops), []
+    train_epoch = ops_type.train_epoch
+
+    def interrupt(self, *args):  # Ctrl-C during the third epoch's native call
+        calls.append(None)
+        if len(calls) == 3:
             raise KeyboardInterrupt
+        return train_epoch(self, *args)
+
+    monkeypatch.setattr(ops_type, "train_epoch", interrupt)
     est.set_params(verbose=False)
-    est._update_no_improvement_count = interrupt
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         est.fit(X, y)
-    assert est.n_iter_ == 2 and est.predict(X).shape == (len(X),)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2 and est.t_ == 2 * len(X)
+    assert est.predict(X).shape == (len(X),)
 
 
 def test_diverging_training_is_an_error():

@@ -24,6 +24,7 @@ from nncore.layers import Dense
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
+from nncore.plateau import NoImprovementStopping, SklearnSchedule
 from nncore.progress import ProgressBar
 from nncore.training import DivergenceError, History
 
@@ -45,11 +46,13 @@ __all__ = [
     "KernelsMissingWarning",
     "LearningRateSchedule",
     "Loss",
+    "NoImprovementStopping",
     "NumpyOps",
     "Ops",
     "Optimizer",
     "ProgressBar",
     "Sequential",
+    "SklearnSchedule",
     "SoftmaxCrossEntropy",
     "StepDecay",
     "__version__",

@@ -313,20 +313,23 @@ class _BaseMLP(BaseEstimator):
             self.learning_rate, samples_per_epoch=n, lr_init=self.learning_rate_init,
             power_t=self.power_t, lr=self._learning_rate, samples_seen=self.t_,
             scale=self._grad_scale) if self.solver == "sgd" else None
+        # With early stopping the test watches the validation score and keeps the best
+        # weights; without, the training loss. "adaptive" turns a plateau into a lower rate.
+        es = val is not None
         stop = NoImprovementStopping(
-            "validation_score" if val else "sklearn_loss", mode="max" if val else "min",
-            tol=self.tol, patience=self.n_iter_no_change, restore_best_weights=bool(val),
+            "validation_score" if es else "sklearn_loss", mode="max" if es else "min",
+            tol=self.tol, patience=self.n_iter_no_change, restore_best_weights=es,
             on_plateau=schedule.reduce if schedule else None, verbose=bool(self.verbose),
-            name="Validation score" if val else "Training loss",
-            best=self.best_validation_score_ if val else self.best_loss_,
-            wait=self._no_improvement_count, best_weights=self._best_weights if val else None)
+            name="Validation score" if es else "Training loss",
+            best=self.best_validation_score_ if es else self.best_loss_,
+            wait=self._no_improvement_count, best_weights=self._best_weights if es else None)
         seed = int(rs.randint(np.iinfo(np.int32).max)) if self.shuffle else None
         interrupted = False
         try:
             self.model_.fit(X, targets, epochs=1 if incremental else self.max_iter,
                             batch_size=batch, optimizer=opt, loss=loss, seed=seed,
                             shuffle=self.shuffle, verbose=0,
-                            callbacks=[record, stop] + ([schedule] if schedule else []))
+                            callbacks=[record, *([schedule] if schedule else []), stop])
         except KeyboardInterrupt:
             interrupted = True
             warnings.warn("Training interrupted by user.", stacklevel=3)

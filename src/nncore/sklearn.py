@@ -130,10 +130,11 @@ _NOTES = """
     -----
     Training is one ``Sequential.fit`` call of up to ``max_iter`` epochs (one native call
     per epoch on the Cython backend); scikit-learn's per-iteration logic -- loss curve,
-    convergence test, learning-rate schedules, early stopping -- runs in the per-epoch
-    callback. The updates follow scikit-learn: its gradient, ``(output - y) / rows`` at
-    the output plus ``alpha W / rows``, is nncore's loss gradient times a constant, which
-    the learning rate (SGD) or epsilon (Adam) absorbs.
+    convergence test, learning-rate schedules, early stopping -- runs in its per-epoch
+    callbacks (``nncore.NoImprovementStopping``, ``nncore.SklearnSchedule``). The updates
+    follow scikit-learn: its gradient, ``(output - y) / rows`` at the output plus ``alpha
+    W / rows``, is nncore's loss gradient times a constant, which the learning rate (SGD)
+    or epsilon (Adam) absorbs.
 
     A pickled, deep-copied or ``joblib``-dumped estimator carries everything training
     continues from: the weights, the optimizer's moments or velocity and step count, the
