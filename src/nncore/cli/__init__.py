@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from nncore.cli._errors import CLIError, UsageError, check_writable, int_at_least, one_line
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(UsageError(message))} "
+                     f"(see '{self.prog} --help')\n")
 
 
 def info_text() -> str:
@@ -22,12 +33,10 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from nncore.cli._demo import run_demo
 
-    try:
-        run_demo(epochs=args.epochs, n_samples=args.samples, backend=args.backend,
-                 seed=args.seed, plot=args.plot)
-    except ImportError as exc:  # --plot without matplotlib
-        print(f"nncore demo: {exc}", file=sys.stderr)
-        return 1
+    if args.plot is not None:
+        check_writable(args.plot, "--plot")  # before training, not after
+    run_demo(epochs=args.epochs, n_samples=args.samples, backend=args.backend,
+             seed=args.seed, plot=args.plot)
     return 0
 
 
@@ -46,17 +55,23 @@ def _bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``nncore`` command."""
-    parser = argparse.ArgumentParser(
-        prog="nncore", description="Fast multilayer perceptrons on the CPU."
-    )
+    from nncore import __version__
+    from nncore.cli._commands import BACKEND_HELP
+
+    parser = _Parser(prog="nncore", description="Fast multilayer perceptrons on the CPU.")
+    parser.add_argument("--version", action="version", version=f"nncore {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error, not one line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help="train an MLP on two moons and report how it learns",
                        description="Train a 2-32-32-2 ReLU MLP on generated two-moons data; "
                        "print the loss per epoch, the held-out accuracy and the backend.")
-    p.add_argument("--epochs", type=int, default=30, help="passes over the data (30)")
-    p.add_argument("--samples", type=int, default=1000, help="points generated (1000)")
+    p.add_argument("--epochs", type=int_at_least(1), default=30,
+                   help="passes over the data (30)")
+    p.add_argument("--samples", type=int_at_least(10), default=1000,
+                   help="points generated, 30 %% of them held out (1000; at least 10)")
     p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None,
-                   help="kernel backend (default: NNCORE_BACKEND, else auto)")
+                   help=BACKEND_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed for data and weights (0)")
     p.add_argument("--plot", metavar="FILE.png", default=None,
                    help="draw the decision boundaries (no hidden layer vs MLP) and the loss "
@@ -93,13 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the JSON report to FILE")
     p.add_argument("--systems", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)
+    for command in sub.choices.values():  # --debug after the command works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``nncore`` command line; returns the exit status."""
+    """Run the ``nncore`` command line; returns the exit status.
+
+    An error is one line on stderr, ``nncore COMMAND: error: ...``, with exit status 2
+    when the command line is wrong and 1 otherwise; ``--debug`` raises it instead.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"nncore {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"nncore {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return exc.status if isinstance(exc, CLIError) else 1
 
 
 if __name__ == "__main__":

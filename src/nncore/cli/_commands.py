@@ -11,8 +11,22 @@ import numpy as np
 
 import nncore
 from nncore import io
-from nncore.cli._tabular import TableError, apply_standardisation, infer_task, read_table
+from nncore.cli._errors import (
+    CLIError,
+    UsageError,
+    batch_size,
+    check_writable,
+    fraction,
+    int_at_least,
+    layer_widths,
+    positive_float,
+)
+from nncore.cli._tabular import apply_standardisation, holdout, infer_task, read_table
 from nncore.cli._tabular import standardisation as fit_standardisation
+
+DTYPE_HELP = "floating-point type of the weights and the computation (float32)"
+BACKEND_HELP = ("kernel backend: cython (compiled kernels), numpy, or auto: cython when "
+                "built (default: NNCORE_BACKEND, else auto)")
 
 
 def add_parsers(sub: Any) -> None:
@@ -26,26 +40,33 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("data", help=".csv with a header row, or .npz with arrays X and y")
     p.add_argument("--target", default=None,
                    help="target column (csv, required) or array name (npz, default y)")
-    p.add_argument("--hidden", default="64,32", metavar="64,32",
+    p.add_argument("--hidden", type=layer_widths, default=[64, 32], metavar="64,32",
                    help="hidden layer widths, comma-separated ('' for none; default 64,32)")
     p.add_argument("--activation", default="relu", choices=list(nncore.backends.activations.NAMES),
                    help="hidden activation (relu)")
-    p.add_argument("--epochs", type=int, default=20, help="passes over the data (20)")
-    p.add_argument("--batch-size", default="32",
+    p.add_argument("--epochs", type=int_at_least(1), default=20,
+                   help="passes over the data (20)")
+    p.add_argument("--batch-size", type=batch_size, default=32,
                    help="rows per step: an integer, or 'full' (32)")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw"],
                    help="optimizer (adam)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (0.001)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (0.001)")
     p.add_argument("--task", default="auto", choices=["auto", "classify", "regress"],
                    help="auto: text labels or <= 20 integer values classify, else regress")
-    p.add_argument("--validation-split", type=float, default=0.1,
-                   help="fraction held out to report validation scores (0.1; 0 for none)")
+    p.add_argument("--validation-split", type=fraction, default=0.1,
+                   help="fraction of the rows held out to report validation scores, drawn "
+                   "at random with --seed, in proportion per class when classifying (0.1; "
+                   "0 for none)")
     p.add_argument("--no-standardize", action="store_true", help="use the features as they are")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help=DTYPE_HELP)
+    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None,
+                   help=BACKEND_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling (0)")
     p.add_argument("-o", "--output", default="model.npz", help="model file (model.npz)")
-    p.add_argument("-v", "--verbose", action="store_true", help="one line per epoch")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="one line per epoch (default: a progress bar when stderr is a "
+                   "terminal, else quiet)")
     p.set_defaults(func=train_command)
 
     p = sub.add_parser(
@@ -57,95 +78,102 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--proba", action="store_true",
                    help="class probabilities, one column per class (classifiers)")
     p.add_argument("-o", "--output", default=None, help="write to this file (default stdout)")
-    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None)
+    p.add_argument("--backend", choices=["auto", "cython", "numpy"], default=None,
+                   help=BACKEND_HELP)
     p.set_defaults(func=predict_command)
-
-
-def _fail(message: str) -> int:
-    print(f"nncore: {message}", file=sys.stderr)
-    return 2
 
 
 def train_command(args: argparse.Namespace) -> int:
     """Handle ``nncore train``."""
     target = args.target
     if target is None and Path(args.data).suffix.lower() == ".csv":
-        return _fail("train: --target COLUMN is required for a .csv file")
-    try:
-        X, y, names = read_table(args.data, target=target or "y")
-        if y is None:
-            return _fail(f"train: {args.data} has no target")
-        hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
-        batch: int | str = args.batch_size if args.batch_size == "full" else int(args.batch_size)
-    except TableError as exc:
-        return _fail(str(exc))
-    except ValueError as exc:
-        return _fail(f"train: {exc}")
+        raise UsageError("--target COLUMN is required for a .csv file")
+    check_writable(args.output, "-o/--output")  # before training, which may take long
+    notes: list[str] = []
+    X, y, names = read_table(args.data, target=target or "y", notes=notes)
+    for note in notes:
+        print(note)
+    if y is None:
+        raise UsageError(f"{args.data} has no target: name the array with --target")
     task = infer_task(y) if args.task == "auto" else args.task
     classes = None
     if task == "classify":
         classes, y = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            return _fail(f"train: the target has a single class {classes[0]!r}")
+            raise CLIError(f"the target {target or 'y'!r} has a single class, "
+                           f"{classes[0].item()!r}: there is nothing to tell apart")
         loss: nncore.Loss = (nncore.BinaryCrossEntropy() if len(classes) == 2
                              else nncore.SoftmaxCrossEntropy())
         n_out = 1 if len(classes) == 2 else len(classes)
     else:
         if y.dtype.kind not in "fiu":
-            return _fail("train: --task regress needs a numeric target")
+            raise UsageError("--task regress needs a numeric target")
         loss, n_out = nncore.MSE(), 1
-    scaling = None if args.no_standardize else fit_standardisation(X)
-    try:
-        model = nncore.Sequential(
-            [nncore.Dense(h, args.activation) for h in hidden] + [nncore.Dense(n_out)],
-            dtype=args.dtype, backend=args.backend, seed=args.seed)
-        optimizer = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW}[
-            args.optimizer](lr=args.lr)
-        history = model.fit(apply_standardisation(X, scaling), y, epochs=args.epochs,
-                            batch_size=batch, optimizer=optimizer, loss=loss, seed=args.seed,
-                            validation_split=args.validation_split,
-                            metrics=["accuracy"] if task == "classify" else None,
-                            verbose=2 if args.verbose else 0)
-    except (ValueError, TypeError) as exc:
-        return _fail(f"train: {exc}")
+    train, val = (np.arange(len(X)), None) if args.validation_split == 0 else holdout(
+        y, args.validation_split, args.seed, stratify=task == "classify")
+    scaling = None if args.no_standardize else fit_standardisation(X[train])
+    Z = apply_standardisation(X, scaling)
+    hidden: list[int] = args.hidden
+    model = nncore.Sequential(
+        [nncore.Dense(h, args.activation) for h in hidden] + [nncore.Dense(n_out)],
+        dtype=args.dtype, backend=args.backend, seed=args.seed)
+    optimizer = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW}[
+        args.optimizer](lr=args.lr)
+    history = model.fit(Z[train], y[train], epochs=args.epochs, batch_size=args.batch_size,
+                        optimizer=optimizer, loss=loss, seed=args.seed,
+                        validation_data=None if val is None else (Z[val], y[val]),
+                        metrics=["accuracy"] if task == "classify" else None,
+                        verbose=2 if args.verbose else "auto")
     metadata = {"features": names, "target": target or "y", "task": task,
                 "standardize": scaling}
     path = io.save(model, args.output, classes=classes, metadata=metadata)
     logs = {k: v[-1] for k, v in history.history.items()}
     scores = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+    held = "none held out" if val is None else f"{len(val)} held out"
     print(f"trained {model.n_features} -> {' -> '.join(map(str, [*hidden, n_out]))} "
-          f"({task}, {len(X)} rows, {args.epochs} epochs, backend {model.ops.name}): {scores}")
+          f"({task}, {len(train)} training rows, {held}, {args.epochs} epochs, "
+          f"backend {model.ops.name}): {scores}")
     print(f"saved to {path}")
     return 0
 
 
 def predict_command(args: argparse.Namespace) -> int:
     """Handle ``nncore predict``."""
-    try:
-        model = io.load(args.model, backend=args.backend)
-        meta: dict[str, Any] = getattr(model, "metadata_", None) or {}
-        features = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
-        X, _, _ = read_table(args.data, target=None, features=features)
-        X = apply_standardisation(X, meta.get("standardize"))
-        classes = getattr(model, "classes_", None)
-        if args.proba:
-            out = model.predict_proba(X)
-            names = [str(c) for c in classes] if classes is not None else [
-                f"p{j}" for j in range(out.shape[1])]
-            rows = [[f"{v:.6g}" for v in row] for row in out]
-        else:
-            pred = model.predict(X)
-            if classes is not None and model.loss is not None and model.loss.is_classifier:
-                pred = classes[pred]
-            pred = np.asarray(pred)
-            names = [meta.get("target", "prediction")] if pred.ndim == 1 else [
-                f"y{j}" for j in range(pred.shape[1])]
-            rows = [[_cell(v)] for v in pred] if pred.ndim == 1 else [
-                [_cell(v) for v in row] for row in pred]
-    except (io.ModelFileError, TableError, FileNotFoundError) as exc:
-        return _fail(f"predict: {exc}")
-    except (ValueError, TypeError) as exc:
-        return _fail(f"predict: {exc}")
+    model_path = Path(args.model)
+    if model_path.suffix.lower() != ".npz" and model_path.is_file():
+        raise UsageError(f"the first argument, {args.model}, is not a model file (.npz from "
+                         f"'nncore train'): nncore predict MODEL.npz DATA")
+    if not (model_path.is_file() or model_path.with_name(model_path.name + ".npz").is_file()):
+        raise UsageError(f"{args.model}: no such model file")
+    if args.output:
+        check_writable(args.output, "-o/--output")
+    model = io.load(args.model, backend=args.backend)
+    meta: dict[str, Any] = getattr(model, "metadata_", None) or {}
+    features = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
+    notes: list[str] = []
+    X, _, _ = read_table(args.data, target=None, features=features, notes=notes)
+    for note in notes:  # stdout may be the predictions
+        print(note, file=sys.stderr)
+    X = apply_standardisation(X, meta.get("standardize"))
+    classes = getattr(model, "classes_", None)
+    is_classifier = model.loss is not None and model.loss.is_classifier
+    if args.proba:
+        if not is_classifier:
+            raise UsageError(f"--proba needs a classifier; {args.model} predicts values "
+                             f"(task {meta.get('task', 'regress')})")
+        out = model.predict_proba(X)
+        names = [str(c) for c in classes] if classes is not None else [
+            f"p{j}" for j in range(out.shape[1])]
+        rows = [[f"{v:.6g}" for v in row] for row in out]
+    else:
+        pred = model.predict(X)
+        if classes is not None and is_classifier:
+            pred = classes[pred]
+        pred = np.asarray(pred)
+        names = [meta.get("target", "prediction")] if pred.ndim == 1 else [
+            f"y{j}" for j in range(pred.shape[1])]
+        rows = [[_cell(v)] for v in pred] if pred.ndim == 1 else [
+            [_cell(v) for v in row] for row in pred]
     text = "\n".join([",".join(names), *(",".join(r) for r in rows)]) + "\n"
     if args.output:
         Path(args.output).write_text(text)
