@@ -9,8 +9,10 @@ returning True or by setting ``model.stop_training = True``.
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +21,9 @@ EpochFn = Callable[[int, dict[str, float]], Any]
 
 class Callback:
     """Base class for objects called by ``fit``; override what you need."""
+
+    #: True for callbacks that set the optimizer's learning rate: a fit takes one.
+    sets_learning_rate: ClassVar[bool] = False
 
     def on_train_begin(self, model: Any) -> None:
         """Called once before the first epoch."""
@@ -41,10 +46,27 @@ class LambdaCallback(Callback):
         return bool(self.fn(epoch, logs))
 
 
-def as_callbacks(callbacks: Iterable[Callback | EpochFn] | None) -> list[Callback]:
-    """Normalise ``fit(callbacks=...)``: ``Callback`` objects and functions alike."""
+def as_callbacks(callbacks: Iterable[Callback | EpochFn] | Callback | EpochFn | None, *,
+                 epochs: int | None = None, validation: bool = True) -> list[Callback]:
+    """Normalise ``fit(callbacks=...)``: one or a list of ``Callback`` objects or functions.
+
+    Refuses two learning-rate schedules (the later would silently win). Given the fit's
+    ``epochs`` and whether it has ``validation`` data, warns (``UserWarning``) about a
+    schedule shorter than the fit and an ``EarlyStopping`` on ``val_*`` without
+    validation data.
+    """
+    if isinstance(callbacks, Callback) or callable(callbacks):
+        callbacks = [callbacks]
+    try:
+        given = list(callbacks or ())
+    except TypeError:
+        raise TypeError(f"argument 'callbacks' must be a Callback, a function (epoch, logs) "
+                        f"or a list of them, got {type(callbacks).__name__}") from None
     out: list[Callback] = []
-    for cb in callbacks or ():
+    for cb in given:
+        if isinstance(cb, type) and issubclass(cb, Callback):  # callable, but not a hook
+            raise TypeError(f"argument 'callbacks' holds the class {cb.__name__}: pass an "
+                            f"object, e.g. {cb.__name__}()")
         if isinstance(cb, Callback):
             out.append(cb)
         elif callable(cb):
@@ -54,7 +76,32 @@ def as_callbacks(callbacks: Iterable[Callback | EpochFn] | None) -> list[Callbac
                 f"argument 'callbacks' must hold Callback objects or functions "
                 f"(epoch, logs), got {cb!r}"
             )
+    schedules = [cb for cb in out if cb.sets_learning_rate]
+    if len(schedules) > 1:
+        names = " and ".join(type(cb).__name__ for cb in schedules)
+        raise ValueError(f"argument 'callbacks' holds {len(schedules)} learning-rate "
+                         f"schedules, {names}: each sets the rate every epoch, so only "
+                         f"the last would count; keep one")
+    if epochs is not None:
+        _warn_mismatches(out, epochs, validation)
     return out
+
+
+def _warn_mismatches(callbacks: list[Callback], epochs: int, validation: bool) -> None:
+    """What a fit would do silently and differently from what its callbacks suggest."""
+    # stacklevel 4: this function, as_callbacks, Sequential.fit, the caller of fit.
+    for cb in callbacks:
+        length = cb.schedule_length() if isinstance(cb, LearningRateSchedule) else None
+        if length is not None and length < epochs:
+            warnings.warn(f"{type(cb).__name__} lasts {length} epochs but fit runs "
+                          f"{epochs}: the last {epochs - length} run at its final learning "
+                          f"rate; size the schedule to the fit", UserWarning, stacklevel=4)
+        if (isinstance(cb, EarlyStopping) and not validation
+                and cb.monitor.startswith("val_")):
+            warnings.warn(f"EarlyStopping monitors {cb.monitor!r} but fit has no "
+                          f"validation data: it watches the training {cb.monitor[4:]!r} "
+                          f"instead; pass validation_data or validation_split, or "
+                          f"monitor={cb.monitor[4:]!r}", UserWarning, stacklevel=4)
 
 
 class EarlyStopping(Callback):
@@ -141,17 +188,35 @@ class LearningRateSchedule(Callback):
     """Set the optimizer's learning rate before every epoch from ``rate(epoch, base_lr)``.
 
     The rate used in each epoch is recorded in the logs as ``"lr"``. Subclasses define
-    ``rate``; ``LearningRateSchedule(fn)`` wraps any function ``fn(epoch, base_lr)``.
+    ``rate``; ``LearningRateSchedule(fn)`` wraps a function ``fn(epoch, base_lr)`` or,
+    as Keras's ``LearningRateScheduler`` takes it, ``fn(epoch)`` (0-based epoch; it
+    returns the learning rate). ``base_lr`` is the optimizer's rate when ``fit`` starts.
+    A fit takes one schedule (two are refused: each would override the other).
     """
 
-    def __init__(self, fn: Callable[[int, float], float] | None = None) -> None:
+    sets_learning_rate = True
+
+    def __init__(self, fn: Callable[[int, float], float] | Callable[[int], float] | None = None
+                 ) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"argument 'fn' must be a function (epoch, base_lr) or "
+                            f"(epoch), got {fn!r}")
         self.fn = fn
+        # Read the signature once, not every epoch.
+        self._with_base = fn is None or _takes_base_lr(fn)
 
     def rate(self, epoch: int, base_lr: float) -> float:
         """The learning rate of ``epoch`` (0-based)."""
         if self.fn is None:
             raise NotImplementedError
-        return float(self.fn(epoch, base_lr))
+        if getattr(self, "_with_base", True):
+            return float(self.fn(epoch, base_lr))  # type: ignore[call-arg]
+        return float(self.fn(epoch))  # type: ignore[call-arg]
+
+    def schedule_length(self) -> int | None:
+        """Epochs after which the rate stops changing, or None (no end); ``fit`` warns
+        when it runs more epochs than this."""
+        return None
 
     def on_train_begin(self, model: Any) -> None:
         self.optimizer = model.optimizer
@@ -212,8 +277,27 @@ class CosineDecay(LearningRateSchedule):
         self.epochs = _checks.count("", "epochs", epochs, 1)
         self.min_lr = _checks.number("", "min_lr", min_lr, low=0.0)
 
+    def schedule_length(self) -> int | None:
+        return self.epochs
+
     def rate(self, epoch: int, base_lr: float) -> float:
         import math
 
         e = min(epoch, self.epochs)
         return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * e / self.epochs)) / 2
+
+
+def _takes_base_lr(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` takes ``(epoch, base_lr)`` (else ``(epoch)``, Keras's form)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (some builtins): documented form
+        return True
+    for args in ((0, 1.0), (0,)):
+        try:
+            sig.bind(*args)
+        except TypeError:
+            continue
+        return len(args) == 2
+    raise TypeError(f"argument 'fn' must take (epoch, base_lr) or (epoch), got a function "
+                    f"with signature {sig}")

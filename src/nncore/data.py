@@ -19,23 +19,26 @@ import numpy as np
 from nncore.backends import _checks
 
 
-def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
+def as_features(X: Any, dtype: np.dtype, name: str = "X",
+                n_features: int | None = None) -> np.ndarray:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (a copy only if needed).
 
     Lists, integers, float16, Fortran order and strided views are converted; anything
     that is not numeric, not 2-D, empty, or holding NaN or infinity (also after the
-    conversion: 1e300 does not fit in float32) raises.
+    conversion: 1e300 does not fit in float32) raises. ``n_features``, the model's input
+    width when known, picks the reshape hint for 1-D input (one sample or one feature).
     """
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"argument '{name}' must be array-like of numbers: {exc}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"argument '{name}' must hold numbers, got dtype {arr.dtype}")
+        raise TypeError(f"argument '{name}' must hold numbers, got dtype {arr.dtype}"
+                        + _column_hint(X))
     if arr.ndim != 2:
         raise ValueError(
             f"argument '{name}' must be 2-D (n_samples, n_features), got shape {arr.shape}"
-            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
+            + (_reshape_hint(name, len(arr), n_features) if arr.ndim == 1 else "")
         )
     if arr.shape[0] == 0:
         raise ValueError(f"argument '{name}' is empty: it has no samples (rows)")
@@ -43,17 +46,49 @@ def as_features(X: Any, dtype: np.dtype, name: str = "X") -> np.ndarray:
         raise ValueError(f"argument '{name}' has no features (columns)")
     with np.errstate(over="ignore"):  # an overflow is reported just below, by name
         out = np.ascontiguousarray(arr, dtype=dtype)
-    check_finite(out, name, converted=out.dtype != arr.dtype)
+    check_finite(out, name, original=arr)
     return out
 
 
-def check_finite(arr: np.ndarray, name: str, converted: bool = False) -> None:
-    """Raise ``ValueError`` naming the first NaN or infinite entry of ``arr``."""
+def _reshape_hint(name: str, length: int, n_features: int | None) -> str:
+    """How to make 1-D input 2-D: one sample of the model's width, or one feature."""
+    if n_features is not None and n_features > 1:
+        if length == n_features:
+            return f"; use {name}.reshape(1, -1) for a single sample"
+        return f"; the model takes rows of {n_features} features"
+    return f"; use {name}.reshape(-1, 1) for a single feature"
+
+
+def _column_hint(X: Any) -> str:
+    """For a table (``.columns`` and ``.dtypes``, e.g. a pandas DataFrame): the columns
+    that made the whole array ``object`` -- bool beside numbers, nullable, text."""
+    try:
+        pairs = list(zip(X.columns, X.dtypes, strict=True))
+    except (AttributeError, TypeError, ValueError):
+        return ""
+    # Plain numeric numpy columns convert; bool columns only when alone, so name them too.
+    bad = [f"{_checks.plain(col)!r} ({dt})" for col, dt in pairs
+           if not (isinstance(dt, np.dtype) and dt.kind in "iuf")]
+    if not bad:
+        return ""
+    return (f" from column{'s' if len(bad) > 1 else ''} {', '.join(bad)}; convert "
+            f"{'them' if len(bad) > 1 else 'it'} to numbers first (e.g. "
+            f"X.astype('float64'), after filling missing values)")
+
+
+def check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``arr``.
+
+    ``original`` is the array ``arr`` was converted from: when its entry was finite, the
+    message says that the conversion (e.g. to float32) overflowed.
+    """
     if arr.dtype.kind != "f" or np.isfinite(arr).all():
         return
     where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
     value = arr[where]
-    hint = f" (after conversion to {arr.dtype}: out of its range)" if converted else ""
+    overflowed = (original is not None and original.dtype != arr.dtype
+                  and bool(np.isfinite(original[where])))
+    hint = f" (after conversion to {arr.dtype}: out of its range)" if overflowed else ""
     raise ValueError(f"argument '{name}' must be finite: {name}[{', '.join(map(str, where))}] "
                      f"is {value}{hint}")
 
@@ -63,7 +98,8 @@ def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:
     if isinstance(batch_size, str):
         if batch_size != "full":
             raise ValueError(
-                f"argument 'batch_size' must be a positive integer or 'full', got {batch_size!r}"
+                f"argument 'batch_size' must be a positive integer or 'full', got "
+                f"{_checks.plain(batch_size)!r}"
             )
         return max(n_samples, 1)
     return min(_checks.count("", "batch_size", batch_size, 1), max(n_samples, 1))
@@ -112,7 +148,8 @@ def float_dtype(dtype: Any) -> np.dtype:
     except TypeError:
         dt = None
     if dt not in _DTYPES:
-        raise ValueError(f"argument 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+        raise ValueError(f"argument 'dtype' must be 'float32' or 'float64', got "
+                         f"{_checks.plain(dtype)!r}")
     return dt
 
 

@@ -69,3 +69,26 @@ class Dense:
     def bind(self, W: np.ndarray, b: np.ndarray, dW: np.ndarray, db: np.ndarray) -> None:
         """Attach parameter and gradient views (called by the model when it builds)."""
         self.W, self.b, self.dW, self.db = W, b, dW, db
+
+
+def as_layers(layers: Any) -> list[Dense]:
+    """Check ``Sequential(layers)``: a non-empty list of distinct ``Dense`` objects."""
+    if isinstance(layers, Dense):  # Sequential(Dense(3)): say how to write it
+        raise TypeError(f"argument 'layers' must be a list of Dense layers, e.g. "
+                        f"Sequential([{layers!r}]), got one Dense")
+    out: list[Any] | None
+    try:
+        out = list(layers)
+    except TypeError:
+        out = None
+    if not out:
+        raise TypeError("argument 'layers' must be a non-empty list of Dense layers, e.g. "
+                        f"Sequential([Dense(16, 'relu'), Dense(2)]), got "
+                        f"{type(layers).__name__ if out is None else 'an empty one'}")
+    for i, layer in enumerate(out):
+        if not isinstance(layer, Dense):
+            raise TypeError(f"argument 'layers' must be a list of Dense layers, but "
+                            f"layers[{i}] is {_checks.plain(layer)!r}")
+    if len({id(layer) for layer in out}) != len(out):
+        raise ValueError("argument 'layers' holds the same Dense object twice")
+    return out

@@ -101,7 +101,7 @@ class MSE(Loss):
                 + f" for a model with {n_outputs} outputs, got {arr.shape}"
             )
         out = np.ascontiguousarray(arr, dtype=dtype)
-        check_finite(out, "y", converted=out.dtype != arr.dtype)
+        check_finite(out, "y", original=arr)
         return out
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,

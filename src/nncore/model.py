@@ -22,7 +22,7 @@ from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
 from nncore.data import as_features, float_dtype, resolve_batch_size, same_length
-from nncore.layers import Dense
+from nncore.layers import Dense, as_layers
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
@@ -39,7 +39,7 @@ class Sequential:
 
     Parameters
     ----------
-    layers : sequence of Dense
+    layers : list of Dense
         The layers, first to last. The last layer's width is the number of outputs.
     dtype : {"float32", "float64"}
         Floating type of parameters and computation, kept end to end.
@@ -67,12 +67,7 @@ class Sequential:
     def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
                  backend: str | None = None, seed: int | None = 0,
                  loss: Loss | str | None = None, n_threads: int | None = None) -> None:
-        layers = list(layers)
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise TypeError("argument 'layers' must be a non-empty sequence of Dense layers")
-        if len({id(layer) for layer in layers}) != len(layers):
-            raise ValueError("argument 'layers' holds the same Dense object twice")
-        self.layers = layers
+        self.layers = as_layers(layers)
         self.dtype = float_dtype(dtype)
         self.ops = get_ops(backend)
         self.seed = seed
@@ -164,7 +159,7 @@ class Sequential:
 
     def _features(self, X: Any, build: bool = False) -> np.ndarray:
         """Convert ``X`` once per public call; build, or check the width against the model."""
-        Xc = as_features(X, self.dtype)
+        Xc = as_features(X, self.dtype, n_features=self.n_features)
         if self.params is None:
             if not build:
                 raise RuntimeError("the model has no parameters yet: call fit (or build) first")
@@ -193,8 +188,9 @@ class Sequential:
     def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
             seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
-            callbacks: Iterable[Any] | None = None, validation_data: Any = None,
-            validation_split: float = 0.0, metrics: Sequence[str] | None = None) -> History:
+            callbacks: Iterable[Any] | Any = None, validation_data: Any = None,
+            validation_split: float = 0.0, metrics: Sequence[str] | str | None = None
+            ) -> History:
         """Train with gradient descent on ``(X, y)``.
 
         Parameters
@@ -221,15 +217,17 @@ class Sequential:
         verbose : {"auto", 0, 1, 2}
             0: silent; 1: a progress bar redrawn per epoch in a terminal (one line per epoch
             elsewhere); 2: one line per epoch; "auto": 1 when stderr is a terminal, else 0.
-        callbacks : list of Callback or callable, optional
+        callbacks : Callback or callable, or a list of them, optional
             The per-epoch hook: each is called after every epoch with ``(epoch, logs)``,
-            e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``.
+            e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``
+            (one learning-rate schedule per fit; a warning when it is shorter than
+            ``epochs``, or when ``EarlyStopping`` watches ``val_*`` without validation).
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch: ``val_loss`` (and ``val_<metric>``) in the logs.
         validation_split : float
             Fraction in (0, 1) of the samples, taken from the end before any shuffling, held
             out as validation data (ignored when ``validation_data`` is given).
-        metrics : list of str, optional
+        metrics : str or list of str, optional
             Extra per-epoch metrics: ``"accuracy"`` (classification losses). Computed on the
             whole training set with the weights at the end of the epoch, and on the
             validation data; by default only losses are reported (no extra pass).
@@ -254,7 +252,8 @@ class Sequential:
         opt = get_optimizer(optimizer if optimizer is not None
                             else self.optimizer or SGD(lr=0.01))
         epochs = _checks.count("", "epochs", epochs, 1)
-        hooks = as_callbacks(callbacks)
+        hooks = as_callbacks(callbacks, epochs=epochs, validation=validation_data is not None
+                             or validation_split != 0)
         wanted = check_metrics(metrics, chosen)
         level = resolve_verbose(verbose)
         with self._lock, self._threads():
@@ -400,13 +399,14 @@ class Sequential:
             twin.set_weights(self.get_weights())
         return twin
 
-    def summary(self, print_fn: Any = print) -> str:
-        """Print (with ``print_fn``; None to stay silent) and return a table of the layers:
-        output shapes, activations and parameter counts."""
-        text = summary_text(self)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+    def summary(self, print_fn: Any = None) -> None:
+        """Print a table of the layers: output shapes, activations, parameter counts.
+
+        Returns None, as Keras does (a REPL shows the table once). ``print_fn`` receives
+        the table as one string instead of ``print``: ``model.summary(print_fn=log.info)``,
+        or ``lines = []; model.summary(print_fn=lines.append)`` to keep the text.
+        """
+        (print if print_fn is None else print_fn)(summary_text(self))
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

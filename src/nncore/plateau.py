@@ -182,6 +182,8 @@ class SklearnSchedule(Callback):
         ``t``, the samples seen.
     """
 
+    sets_learning_rate = True
+
     def __init__(self, learning_rate: str = "invscaling", samples_per_epoch: int = 1,
                  lr_init: float | None = None, power_t: float = 0.5, factor: float = 5.0,
                  min_lr: float = 1e-6, lr: float | None = None, samples_seen: int = 0,

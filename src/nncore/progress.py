@@ -8,6 +8,8 @@ line is redrawn (bar, epoch, logs, samples per second, time left); elsewhere, or
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import time
 from typing import Any, TextIO
@@ -25,12 +27,47 @@ def resolve_verbose(verbose: int | str, stream: TextIO | None = None) -> int:
     return int(verbose)
 
 
-def _format_logs(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}" for k, v in logs.items())
+#: Rank of each field of a line: when the terminal is too narrow, the highest ranks go
+#: first. The epoch (rank 0) always stays; then the losses, validation scores, time left.
+#: The line's own fields have keys in <> (a log key could be "speed").
+_RANK = {"loss": 1, "val_loss": 2, "<eta>": 4, "<bar>": 6, "lr": 7, "<speed>": 8,
+         "<took>": 9}
+
+
+def _rank(key: str) -> int:
+    return _RANK.get(key, 3 if key.startswith("val_") else 5)
+
+
+def _join(fields: list[tuple[str, str]]) -> str:
+    """The bar is followed by one space, every other field by two."""
+    return "".join(text if i == 0 else (" " if fields[i - 1][0] == "<bar>" else "  ") + text
+                   for i, (_, text) in enumerate(fields))
+
+
+def _fit(fields: list[tuple[str, str]], limit: int | None) -> str:
+    """Join ``(key, text)`` fields, dropping the least important (highest ``_rank``)
+    until the line has at most ``limit`` characters."""
+    size = len(_join(fields))
+    if limit is None or size <= limit:
+        return _join(fields)
+    kept = dict(enumerate(fields))
+    least_first = sorted((i for i, (key, _) in enumerate(fields) if key != "<epoch>"),
+                         key=lambda i: (_rank(fields[i][0]), i), reverse=True)
+    for i in least_first:
+        if size <= limit:
+            break
+        key, text = kept.pop(i)
+        # The bar leads with one space after it; any other field has two before it.
+        size -= len(text) + (1 if key == "<bar>" else 2)
+    return _join(list(kept.values()))[:limit]  # the epoch alone may still be too wide
 
 
 class ProgressBar(Callback):
     """Report each epoch: loss and other logs, speed (samples/s) and time left.
+
+    In a terminal each line is fitted to its width (``shutil.get_terminal_size``, read
+    every epoch): the seconds per epoch go first, then the speed, the learning rate, the
+    bar, training metrics, the time left; the epoch and the losses stay.
 
     Parameters
     ----------
@@ -45,14 +82,33 @@ class ProgressBar(Callback):
         ``stream`` is a terminal.
     width : int
         Characters of the bar.
+    columns : int, optional
+        Width of the lines' display; default: the terminal's when ``stream`` is a
+        terminal, unlimited otherwise (a log file keeps every field). The last column
+        stays free: writing there makes some terminals wrap.
     """
 
     def __init__(self, epochs: int, n_samples: int, stream: TextIO | None = None,
-                 redraw: bool | None = None, width: int = 20) -> None:
+                 redraw: bool | None = None, width: int = 20,
+                 columns: int | None = None) -> None:
         self.epochs, self.n_samples, self.width = epochs, n_samples, width
         self.stream = stream or sys.stderr
         self.redraw = resolve_verbose("auto", self.stream) == 1 if redraw is None else redraw
+        self.columns = columns
         self._last_len = 0
+        self._terminal = (-math.inf, 80)  # (when read, columns): read at most once a second
+
+    def _limit(self) -> int | None:
+        """The longest line the display takes, or None (not a terminal: no limit)."""
+        columns = self.columns
+        if columns is None:
+            if resolve_verbose("auto", self.stream) != 1:
+                return None
+            now = time.perf_counter()
+            if now - self._terminal[0] > 1.0:  # follows a resize, at ~10 us a read
+                self._terminal = (now, shutil.get_terminal_size().columns)
+            columns = self._terminal[1]
+        return max(columns - 1, 1)
 
     def on_train_begin(self, model: Any) -> None:
         self.start = self._tick = time.perf_counter()
@@ -63,23 +119,31 @@ class ProgressBar(Callback):
         done = epoch + 1
         speed = self.n_samples / took if took > 0 else float("inf")
         left = (now - self.start) / done * (self.epochs - done)
-        text = (f"epoch {done}/{self.epochs}  {_format_logs(logs)}  "
-                f"{speed:,.0f} samples/s  {took:.3f} s/epoch")
+        fields = [("<epoch>", f"epoch {done}/{self.epochs}"),
+                  *((k, f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}")
+                    for k, v in logs.items()),
+                  ("<speed>", f"{speed:,.0f} samples/s"), ("<took>", f"{took:.3f} s/epoch")]
         if self.redraw:
             filled = self.width * done // self.epochs
             bar = "=" * filled + (">" if filled < self.width else "") + " " * (
                 self.width - filled - 1)
-            line = f"\r[{bar[: self.width]}] {text}  ETA {left:.1f} s"
+            fields = [("<bar>", f"[{bar[: self.width]}]"), *fields,
+                      ("<eta>", f"ETA {left:.1f} s")]
+            line = _fit(fields, self._limit())
             pad = max(0, self._last_len - len(line))
-            self.stream.write(line + " " * pad)
+            self.stream.write("\r" + line + " " * pad)
             self._last_len = len(line)
         else:
-            self.stream.write(text + "\n")
+            self.stream.write(_fit(fields, self._limit()) + "\n")
         self.stream.flush()
         return None
 
     def on_train_end(self, model: Any) -> None:
         if self.redraw and self._last_len:
             total = time.perf_counter() - self.start
-            self.stream.write(f"  done in {total:.2f} s\n")
+            done = f"  done in {total:.2f} s"
+            limit = self._limit()
+            if limit is not None and self._last_len + len(done) > limit:
+                done = "\n" + done.lstrip()[:limit]  # on a line of its own, not wrapped
+            self.stream.write(done + "\n")
             self.stream.flush()

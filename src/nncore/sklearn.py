@@ -20,6 +20,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from nncore._sklearn_base import _BaseMLP
+from nncore.backends._checks import plain
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nncore.model import Sequential
 
@@ -235,8 +236,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if not first and classes is not None and not np.array_equal(
                 unique_labels(classes), self.classes_):
-            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
-                             f"partial_fit, was: {self.classes_!r}")
+            raise ValueError(f"`classes={plain(classes)!r}` is not the same as on last call "
+                             f"to partial_fit, was: {plain(self.classes_)!r}")
         self._fit(X, y, incremental=True, classes=classes if first else None)
         return self
 
@@ -249,7 +250,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if len(binarizer.classes_) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in the "
-                    f"data, but the data contains only one class: {binarizer.classes_[0]!r}")
+                    f"data, but the data contains only one class: {plain(binarizer.classes_[0])!r}")
             self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
         binarizer = self._label_binarizer
         if multilabel != (binarizer.y_type_ == "multilabel-indicator"):

@@ -138,12 +138,15 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
     return history
 
 
-def check_metrics(metrics: Sequence[str] | None, loss: Loss) -> tuple[str, ...]:
-    """The names in ``metrics``, checked against ``METRICS`` and the loss."""
-    names = tuple(metrics or ())
+def check_metrics(metrics: Sequence[str] | str | None, loss: Loss) -> tuple[str, ...]:
+    """The names in ``metrics`` (one name or a list), checked against ``METRICS`` and the
+    loss."""
+    # A bare string would otherwise be read letter by letter ("unknown metric 'a'").
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics or ())
     for name in names:
         if name not in METRICS:
-            raise ValueError(f"argument 'metrics': unknown metric {name!r}; expected one of "
+            raise ValueError(f"argument 'metrics': unknown metric {_checks.plain(name)!r}; "
+                             f"expected one of "
                              f"{', '.join(map(repr, METRICS))}")
         if name == "accuracy" and not loss.is_classifier:
             raise ValueError("metric 'accuracy' needs a classification loss")

@@ -93,7 +93,7 @@ def number(op: str, name: str, value: Any, low: float | None = None,
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(
-            f"{_prefix(op)}argument '{name}' must be a real number, got {value!r}"
+            f"{_prefix(op)}argument '{name}' must be a real number, got {plain(value)!r}"
         ) from None
     if not np.isfinite(v):
         raise ValueError(f"{_prefix(op)}argument '{name}' must be finite, got {v}")
@@ -108,12 +108,20 @@ def number(op: str, name: str, value: Any, low: float | None = None,
 def count(op: str, name: str, value: Any, low: int, high: int | None = None) -> int:
     """An integer (not a bool) within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{_prefix(op)}argument '{name}' must be an integer, got {value!r}")
+        raise TypeError(
+            f"{_prefix(op)}argument '{name}' must be an integer, got {plain(value)!r}")
     v = int(value)
     if v < low or (high is not None and v > high):
         hi = "" if high is None else f" and <= {high}"
         raise ValueError(f"{_prefix(op)}argument '{name}' must be >= {low}{hi}, got {v}")
     return v
+
+
+def plain(value: Any) -> Any:
+    """NumPy scalars and arrays as Python values, for messages: ``'benign'``, ``0.0`` and
+    ``[0, 1]`` rather than ``np.str_('benign')``, ``np.float64(0.0)`` and ``array(...)``."""
+    small = isinstance(value, np.ndarray) and value.size <= 20  # numpy abbreviates big ones
+    return value.tolist() if isinstance(value, np.generic) or small else value
 
 
 def _prefix(op: str) -> str:
