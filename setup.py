@@ -134,8 +134,9 @@ class BuildExt(build_ext):
         self.extensions = []
         print(
             "\n" + "=" * 78 + "\n"
-            "WARNING: nncore: no working C compiler, so the compiled kernels (nncore.backends._kernels)\n"
-            "are NOT built: nncore will run on its NumPy backend (same results, slower).\n"
+            "WARNING: nncore: no working C compiler, so the compiled kernels\n"
+            "(nncore.backends._kernels) are NOT built: nncore will run on its NumPy backend\n"
+            "(same results, slower).\n"
             f"The compiler check failed with: {problem}\n"
             "To get the kernels: install a C compiler and the Python headers (e.g.\n"
             "'apt-get install gcc python3-dev') and reinstall nncore.\n" + "=" * 78,
