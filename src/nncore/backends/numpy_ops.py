@@ -125,10 +125,11 @@ class NumpyOps(Ops):
 
     def _loss_gradient(self, plan, X, targets, order):
         n, total = len(order), 0.0
+        views = plan.net.views(plan.net.w), plan.net.views(plan.net.g)
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, n, plan.batch_size):
                 idx = order[start : start + plan.batch_size]
-                total += self._batch_gradient(plan, X, targets, idx, len(idx) / n,
+                total += self._batch_gradient(plan, views, X, targets, idx, len(idx) / n,
                                               accumulate=start > 0) * len(idx) / n
         return total
 
@@ -138,10 +139,12 @@ class NumpyOps(Ops):
         # Python floats: NumPy float64 scalars would upcast float32 work to float64.
         lr, mu, wd = float(h["lr"]), float(h["momentum"]), float(h["weight_decay"])
         total = 0.0
+        views = net.views(net.w), net.views(net.g)  # once per epoch, not per batch
         for start in range(0, len(order), plan.batch_size):
             idx = order[start : start + plan.batch_size]
-            total += self._batch_gradient(plan, X, targets, idx, 1.0, accumulate=False,
-                                          fused_sgd=plan.fused_sgd, lr=lr, wd=wd) * len(idx)
+            total += self._batch_gradient(plan, views, X, targets, idx, 1.0,
+                                          accumulate=False, fused_sgd=plan.fused_sgd, lr=lr,
+                                          wd=wd) * len(idx)
             plan.counters[0] += 1
             if plan.fused_sgd:
                 pass
@@ -158,17 +161,18 @@ class NumpyOps(Ops):
             plan.counters[1] += 1
         return total
 
-    def _batch_gradient(self, plan, X, targets, idx, weight, accumulate, fused_sgd=False,
-                        lr=0.0, wd=0.0):
+    def _batch_gradient(self, plan, views, X, targets, idx, weight, accumulate,
+                        fused_sgd=False, lr=0.0, wd=0.0):
         """One batch: gather, forward, loss, backward; returns the batch's mean loss.
 
         The loss gradient is scaled by ``weight`` (the batch's share of the rows of a
         ``loss_gradient`` call; 1 in training). The parameter gradient goes into
         ``net.g`` (added to it when ``accumulate``), or with ``fused_sgd`` the SGD
         update ``W = (1 - lr wd) W - lr dW``, ``b -= lr db`` is applied in its place.
+        ``views`` are ``(net.views(net.w), net.views(net.g))``, made once by the caller.
         """
         net = plan.net
-        params, grads = net.views(net.w), net.views(net.g)
+        params, grads = views
         rows = len(idx)
         xb = plan.xb[:rows]
         np.take(X, idx, axis=0, out=xb)
