@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import nncore
+from nncore._model_file import PREPROCESSING_FORMAT_VERSION
 from nncore.io import (
-    CHECKPOINT_FORMAT_VERSION,
     FORMAT_VERSION,
     JSON_KEY,
     ModelFileError,
@@ -255,7 +255,7 @@ def _array(key: str, value: Callable[[np.ndarray], Any] | None) -> Mutator:
 
 HOSTILE: dict[str, tuple[Mutator, str]] = {
     "missing format_version": (lambda d, a: d.pop("format_version"), "no 'format_version'"),
-    "future format_version": (_set("format_version", CHECKPOINT_FORMAT_VERSION + 1),
+    "future format_version": (_set("format_version", PREPROCESSING_FORMAT_VERSION + 1),
                               "newer than"),
     "string format_version": (_set("format_version", "1"), "'format_version' must be an int"),
     "zero format_version": (_set("format_version", 0), "'format_version' must be an int"),

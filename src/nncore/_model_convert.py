@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nncore import _model_file as fmt
+from nncore._preprocess import Preprocessing
 from nncore._version import __version__
 from nncore.backends.ops import Ops
 from nncore.backends.plan import ParamStore
@@ -26,6 +27,7 @@ class _Model(Protocol):
     """What saving and restoring use of a ``Sequential`` (its public interface)."""
 
     optimizer: Optimizer | None
+    preprocessing: Preprocessing | None
 
     @property
     def layers(self) -> Sequence[Dense]: ...
@@ -41,6 +43,8 @@ class _Model(Protocol):
     def params(self) -> ParamStore | None: ...
     @property
     def n_features(self) -> int | None: ...
+    @property
+    def n_outputs(self) -> int: ...
     @property
     def rng(self) -> np.random.Generator: ...
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]: ...
@@ -82,6 +86,13 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
                          f"({', '.join(LOSSES)}) can be saved")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"argument 'metadata' must be a dict, got {type(metadata).__name__}")
+    prep = model.preprocessing
+    if prep is not None:
+        prep.check(model.n_features, model.n_outputs, loss is not None and loss.is_classifier)
+        if prep.classes is not None:
+            if classes is not None and not np.array_equal(np.asarray(classes), prep.classes):
+                raise ValueError("argument 'classes' differs from model.preprocessing.classes")
+            classes = prep.classes
     try:
         labels = None if classes is None else fmt.check_classes(classes)
     except fmt.Invalid as exc:
@@ -99,6 +110,10 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
     if include_optimizer:  # appended: the default description stays byte for byte as it was
         desc["format_version"] = fmt.CHECKPOINT_FORMAT_VERSION
         desc["optimizer"], desc["rng"], state_arrays = _checkpoint(model, model.params)
+    if prep is not None:  # version 3, with or without the checkpoint's fields
+        desc["format_version"] = fmt.PREPROCESSING_FORMAT_VERSION
+        desc["preprocessing"], prep_arrays = prep.to_file()
+        state_arrays.update(prep_arrays)
     try:
         arrays = {fmt.JSON_KEY: fmt.encode(desc)}
     except (TypeError, ValueError) as exc:
@@ -156,6 +171,9 @@ def restore(model: _Model, desc: dict[str, Any], arrays: dict[str, np.ndarray]) 
         model.classes_ = np.asarray(desc["classes"])  # type: ignore[attr-defined]
     if desc["metadata"] is not None:
         model.metadata_ = desc["metadata"]  # type: ignore[attr-defined]
+    if "preprocessing" in desc:  # validated by fmt.read (fields, shapes, float64, values)
+        model.preprocessing = Preprocessing.from_file(desc["preprocessing"], arrays,
+                                                      getattr(model, "classes_", None))
     if "optimizer" in desc:  # a checkpoint; everything below was validated by fmt.read
         assert model.params is not None
         spec = desc["optimizer"]

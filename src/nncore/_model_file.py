@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nncore import _preprocess
 from nncore.backends import activations
 from nncore.backends.plan import ParamLayout
 from nncore.losses import LOSSES
@@ -28,12 +29,16 @@ FORMAT_VERSION = 1
 #: Version written by ``save(..., include_optimizer=True)``: version 1 plus the optimizer and
 #: the generator. ``load`` reads versions 1 .. this one.
 CHECKPOINT_FORMAT_VERSION = 2
+#: Version of a model with ``preprocessing`` (version 1 plus that field and its float64
+#: arrays, with or without the checkpoint's fields). ``load`` reads versions 1 .. this one.
+PREPROCESSING_FORMAT_VERSION = 3
 FORMAT_NAME = "nncore.Sequential"
 JSON_KEY = "__nncore__.json"
 MAX_JSON_BYTES = 64 << 20
 _FIELDS = {"format", "format_version", "nncore_version", "dtype", "n_features", "backend",
            "seed", "layers", "loss", "classes", "metadata"}
 _CHECKPOINT_FIELDS = {"optimizer", "rng"}
+_PREPROCESSING_FIELDS = {"features", "target", "labels"}
 _LAYER_FIELDS = {"units", "activation", "negative_slope"}
 _OPTIMIZER_FIELDS = {"name", "config", "step"}
 _RNG_FIELDS = {"bit_generator", "state", "has_uint32", "uinteger"}
@@ -206,9 +211,13 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                       f"{sorted(set(names) - expected)}, or repeated)")
                 dtype, arrays = np.dtype(desc["dtype"]), {}
                 for key, shape in shapes.items():
-                    _header(npz, key, dtype, shape)
+                    prep = key.startswith("preprocessing.")  # float64 in either dtype
+                    _header(npz, key, np.dtype(np.float64) if prep else dtype, shape)
                     arrays[key] = npz[key]
                     _need(arrays[key].shape == shape, f"array '{key}' has the wrong shape")
+                    _need(not prep or (np.isfinite(arrays[key]).all() and (
+                        not key.endswith("scale") or (arrays[key] > 0).all())),
+                          f"array '{key}' must be finite (and a scale positive)")
         except Invalid as exc:
             raise ModelFileError(f"cannot load model file '{path}': {exc}") from None
         except Exception as exc:
@@ -256,12 +265,15 @@ def _description(data: bytes) -> dict[str, Any]:
     version = desc.get("format_version")
     _need(version is not None, "the description has no 'format_version'")
     _need(_int(version), f"'format_version' must be an integer >= 1, got {version!r}")
-    _need(version <= CHECKPOINT_FORMAT_VERSION,
+    _need(version <= PREPROCESSING_FORMAT_VERSION,
           f"format version {version} (nncore {desc.get('nncore_version')!r}) is newer than "
-          f"this nncore reads (up to {CHECKPOINT_FORMAT_VERSION}): upgrade nncore")
+          f"this nncore reads (up to {PREPROCESSING_FORMAT_VERSION}): upgrade nncore")
     _need(desc.get("format") == FORMAT_NAME,
           f"'format' must be {FORMAT_NAME!r}, got {desc.get('format')!r}")
-    fields = _FIELDS | _CHECKPOINT_FIELDS if version >= CHECKPOINT_FORMAT_VERSION else _FIELDS
+    fields = _FIELDS | _CHECKPOINT_FIELDS if version == CHECKPOINT_FORMAT_VERSION else _FIELDS
+    if version == PREPROCESSING_FORMAT_VERSION:  # a checkpoint or not: both fields or none
+        fields = fields | {"preprocessing"} | (
+            _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
     _need(set(desc) == fields, f"wrong fields in the description (missing "
           f"{sorted(fields - set(desc))}, unknown {sorted(set(desc) - fields)})")
     seed, layers, loss = desc["seed"], desc["layers"], desc["loss"]
@@ -299,7 +311,23 @@ def _description(data: bytes) -> dict[str, Any]:
     if "optimizer" in desc:
         _check_optimizer(desc["optimizer"])
         _check_rng(desc["rng"])
+    if "preprocessing" in desc:
+        _check_preprocessing(desc["preprocessing"], desc)
     return desc
+
+
+def _check_preprocessing(field: Any, desc: dict[str, Any]) -> None:
+    """Version 3's ``preprocessing`` field: which parts the arrays hold, fitting the loss."""
+    _need(isinstance(field, dict) and set(field) == _PREPROCESSING_FIELDS
+          and all(isinstance(v, bool) for v in field.values()) and any(field.values()),
+          f"'preprocessing' must be an object of booleans {sorted(_PREPROCESSING_FIELDS)}, "
+          f"at least one true, got {field!r}")
+    loss = desc["loss"]
+    classifier = loss is not None and LOSSES[loss["name"]].is_classifier
+    _need(not field["labels"] or (classifier and desc["classes"] is not None),
+          "'preprocessing': 'labels' needs a classification loss and 'classes'")
+    _need(not field["target"] or not classifier,
+          "'preprocessing': 'target' (a target scaling) needs a regression loss")
 
 
 def _number(value: Any) -> bool:
@@ -363,4 +391,7 @@ def _shapes(desc: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         # State buffers have the parameters' flat layout (see ParamLayout).
         for name in OPTIMIZERS[desc["optimizer"]["name"]].buffers:
             shapes[f"optimizer.{name}"] = (params.size,)
+    if "preprocessing" in desc:
+        shapes.update(_preprocess.shapes(desc["preprocessing"], desc["n_features"],
+                                         desc["layers"][-1]["units"]))
     return shapes

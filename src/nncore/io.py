@@ -18,6 +18,17 @@ generator's ``PCG64`` state, numbers as in ``bit_generator.state``), and one arr
 (``SGD``: ``v``; ``Adam``/``AdamW``: ``m``, ``v``; none when ``step`` is null). Files
 without these fields (version 1) load as before.
 
+A model with ``model.preprocessing`` (``nncore train`` sets it: feature standardisation,
+target standardisation for regression, class labels; see ``nncore._preprocess``) is
+written as ``format_version`` 3, which nncore before it refuses with "upgrade": version 1
+(or 2, with ``include_optimizer``) plus the field ``preprocessing`` (``{"features",
+"target", "labels"}``, booleans, at least one true; ``labels`` needs ``classes`` and a
+classification loss, ``target`` a regression loss) and the float64 arrays
+``preprocessing.mean``, ``preprocessing.scale`` ``(n_features,)`` (with ``features``) and
+``preprocessing.target_mean``, ``preprocessing.target_scale`` ``(n_outputs,)`` (with
+``target``), finite, scales positive. A model without it is written as before, byte for
+byte.
+
 ``save`` and ``load`` both append ``.npz`` to a path without it (as ``numpy.savez`` does).
 ``save`` writes a temporary file beside the target, fsyncs it and renames it over the
 target, so the file is the old one or the complete new one. ``load`` reads with

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nncore._model_convert import save_model
+from nncore._preprocess import Preprocessing, scaled_targets
 from nncore._summary import summary_text
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
@@ -63,6 +64,9 @@ class Sequential:
     >>> model.predict(X[:3]).shape
     (3,)
     """
+
+    #: Scaling and labels applied around the network (``nncore._preprocess``); from files.
+    preprocessing: Preprocessing | None = None
 
     def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
                  backend: str | None = None, seed: int | None = 0,
@@ -118,10 +122,7 @@ class Sequential:
         for layer in self.layers:
             assert layer.W is not None and layer.b is not None
             fan_in, fan_out = layer.W.shape
-            if layer.activation in _HE_FAMILY:
-                limit = np.sqrt(6.0 / fan_in)
-            else:
-                limit = np.sqrt(6.0 / (fan_in + fan_out))
+            limit = np.sqrt(6.0 / (fan_in if layer.activation in _HE_FAMILY else fan_in + fan_out))
             layer.W[...] = self._rng.uniform(-limit, limit, size=layer.W.shape)
             layer.b[...] = 0
         return self
@@ -132,8 +133,7 @@ class Sequential:
                     strict=True)
         for layer, ((W, b), (dW, db)) in zip(self.layers, pairs, strict=True):
             layer.bind(W, b, dW, db)
-        self._net = NetPlan(self.params.layout.sizes,
-                            [lay.activation for lay in self.layers],
+        self._net = NetPlan(self.params.layout.sizes, [lay.activation for lay in self.layers],
                             [lay.negative_slope for lay in self.layers],
                             self.params.w, self.params.g)
         self._proba_net = None
@@ -165,11 +165,9 @@ class Sequential:
                 raise RuntimeError("the model has no parameters yet: call fit (or build) first")
             self.build(Xc.shape[1])
         elif Xc.shape[1] != self.n_features:
-            raise ValueError(
-                f"argument 'X' has {Xc.shape[1]} features, but the model was built for "
-                f"{self.n_features}"
-            )
-        return Xc
+            raise ValueError(f"argument 'X' has {Xc.shape[1]} features, but the model was "
+                             f"built for {self.n_features}")
+        return Xc if self.preprocessing is None else self.preprocessing.features(Xc)
 
     def _loss(self, loss: Loss | str | None) -> Loss:
         if loss is None:
@@ -258,7 +256,7 @@ class Sequential:
         level = resolve_verbose(verbose)
         with self._lock, self._threads():
             Xc = self._features(X, build=True)
-            targets = chosen.targets(y, self.n_outputs, self.dtype)
+            targets = scaled_targets(self, chosen, y)
             same_length(Xc, targets)
             if len(Xc) == 0:
                 raise ValueError("argument 'X' is empty: need at least one sample to fit")
@@ -281,7 +279,7 @@ class Sequential:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError("argument 'validation_data' must be a pair (X_val, y_val)")
         Xv = self._features(data[0])
-        tv = loss.targets(data[1], self.n_outputs, self.dtype)
+        tv = scaled_targets(self, loss, data[1])
         if len(Xv) != len(tv) or len(Xv) == 0:
             raise ValueError("argument 'validation_data': X_val and y_val must be non-empty "
                              f"and of one length, got {len(Xv)} and {len(tv)}")
@@ -294,7 +292,7 @@ class Sequential:
         out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
         with self._threads():
             self.ops.mlp_forward(self._net, Xc, out)
-        return out
+        return out if self.preprocessing is None else self.preprocessing.outputs(out)
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels for classification losses; the outputs otherwise.
@@ -302,7 +300,8 @@ class Sequential:
         With ``MSE`` and one output unit the result has shape (n,).
         """
         out = self.predict_outputs(X)
-        return out if self.loss is None else self.loss.predict(self.ops, out)
+        pred = out if self.loss is None else self.loss.predict(self.ops, out)
+        return pred if self.preprocessing is None else self.preprocessing.labels(pred, self.loss)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities: softmax for ``SoftmaxCrossEntropy``; ``[P(0), P(1)]`` for
@@ -324,7 +323,7 @@ class Sequential:
     def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:
         """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""
         chosen = self._loss(loss)
-        targets = chosen.targets(y, self.n_outputs, self.dtype)
+        targets = scaled_targets(self, chosen, y)
         Xc = self._features(X)
         same_length(Xc, targets)
         return self._score(Xc, targets, chosen, chosen.is_classifier)
@@ -359,7 +358,7 @@ class Sequential:
         chosen = self._loss(loss)
         with self._lock, self._threads():
             Xc = self._features(X, build=True)
-            targets = chosen.targets(y, self.n_outputs, self.dtype)
+            targets = scaled_targets(self, chosen, y)
             same_length(Xc, targets)
             assert self.params is not None
             plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen)
@@ -397,6 +396,7 @@ class Sequential:
                           backend=backend or self.ops.name, seed=self.seed, loss=self.loss)
         if self.params is not None:
             twin.set_weights(self.get_weights())
+        twin.preprocessing = self.preprocessing  # read-only arrays: safe to share
         return twin
 
     def summary(self, print_fn: Any = None) -> None:
@@ -418,7 +418,7 @@ class Sequential:
             "dtype": self.dtype.name, "backend": self.ops.name, "seed": self.seed,
             "loss": self.loss, "optimizer": self.optimizer, "n_threads": self.n_threads,
             "rng": self._rng.bit_generator.state,
-            "n_features": self.n_features,
+            "n_features": self.n_features, "preprocessing": self.preprocessing,
             "weights": None if self.params is None else self.params.w.copy(),
             "optimizer_state": (None if self.optimizer is None or self.params is None
                                 else self.optimizer.get_state(self.params)),
@@ -429,7 +429,7 @@ class Sequential:
             [Dense(**cfg) for cfg in state["layers"]], dtype=state["dtype"],
             backend=state["backend"], seed=state["seed"], loss=state["loss"],
             n_threads=state["n_threads"])
-        self.optimizer = state["optimizer"]
+        self.optimizer, self.preprocessing = state["optimizer"], state.get("preprocessing")
         if state["weights"] is not None:
             self.build(state["n_features"])
             assert self.params is not None

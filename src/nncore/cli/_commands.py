@@ -11,6 +11,7 @@ import numpy as np
 
 import nncore
 from nncore import io
+from nncore._preprocess import Preprocessing
 from nncore.cli._errors import (
     CLIError,
     UsageError,
@@ -112,11 +113,19 @@ def train_command(args: argparse.Namespace) -> int:
     train, val = (np.arange(len(X)), None) if args.validation_split == 0 else holdout(
         y, args.validation_split, args.seed, stratify=task == "classify")
     scaling = None if args.no_standardize else fit_standardisation(X[train])
-    Z = apply_standardisation(X, scaling)
+    target_scaling = None if task == "classify" else fit_standardisation(
+        np.asarray(y[train], np.float64).reshape(-1, 1))
     hidden: list[int] = args.hidden
     model = nncore.Sequential(
         [nncore.Dense(h, args.activation) for h in hidden] + [nncore.Dense(n_out)],
         dtype=args.dtype, backend=args.backend, seed=args.seed)
+    # Part of the model, so the file predicts alike from Python and from 'nncore predict';
+    # fit applies it to X, the validation rows and (regression) the targets.
+    scaled, y_scaled = scaling or {}, target_scaling or {}
+    model.preprocessing = Preprocessing(
+        mean=scaled.get("mean"), scale=scaled.get("scale"), target_mean=y_scaled.get("mean"),
+        target_scale=y_scaled.get("scale"), classes=classes)
+    Z = X
     optimizer = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW}[
         args.optimizer](lr=args.lr)
     history = model.fit(Z[train], y[train], epochs=args.epochs, batch_size=args.batch_size,
@@ -154,7 +163,9 @@ def predict_command(args: argparse.Namespace) -> int:
     X, _, _ = read_table(args.data, target=None, features=features, notes=notes)
     for note in notes:  # stdout may be the predictions
         print(note, file=sys.stderr)
-    X = apply_standardisation(X, meta.get("standardize"))
+    legacy = model.preprocessing is None  # a file of nncore <= 0.1: scaling in metadata
+    if legacy:
+        X = apply_standardisation(X, meta.get("standardize"))
     classes = getattr(model, "classes_", None)
     is_classifier = model.loss is not None and model.loss.is_classifier
     if args.proba:
@@ -167,7 +178,7 @@ def predict_command(args: argparse.Namespace) -> int:
         rows = [[f"{v:.6g}" for v in row] for row in out]
     else:
         pred = model.predict(X)
-        if classes is not None and is_classifier:
+        if legacy and classes is not None and is_classifier:
             pred = classes[pred]
         pred = np.asarray(pred)
         names = [meta.get("target", "prediction")] if pred.ndim == 1 else [
