@@ -44,9 +44,10 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 
 # The vector math headers (see the top of _vmath.h): interface and dispatch, one-element
 # math, coefficient tables, and the loops compiled once per ISA.
-_VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h")
-# The parts of _kernels.pyx it includes (cores, plans).
-_PXI = ("_cores.pxi", "_plans.pxi")
+_VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h",
+                  "_gemv_body.h", "_blas_threads.h")
+# The parts of _kernels.pyx it includes (cores, plans, one-row serving).
+_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi")
 
 
 def _flag(name: str) -> bool:
@@ -82,6 +83,8 @@ def _extensions() -> list:
         extra_compile_args=cflags,
         # Lets the module report (BOUNDS_CHECKED) which build it is.
         define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],
+        # dladdr/dlsym (_blas_threads.h): in libc since glibc 2.34, libdl before (manylinux)
+        libraries=["dl"] if sys.platform.startswith("linux") else [],
     )
     if _flag("NNCORE_TEST_BREAK_BUILD"):
         # A header that does not exist: the extension's compile fails, the probe does not.

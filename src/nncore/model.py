@@ -9,7 +9,6 @@ compiles itself into plans (``nncore.backends.plan``) that the backend runs: pre
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from nncore._model_convert import save_model
 from nncore._preprocess import Preprocessing, scaled_targets
+from nncore._serving import RowPaths, thread_scope
 from nncore._summary import summary_text
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
@@ -52,8 +52,9 @@ class Sequential:
     loss : Loss or str, optional
         The loss; can also be given (or changed) in ``fit``.
     n_threads : int, optional
-        BLAS threads for ``fit`` and ``predict`` (threadpoolctl); None leaves the BLAS
-        default. The element-wise kernels are single-threaded.
+        BLAS threads for ``fit`` and ``predict``, set for the span of each call (see
+        README "Threads"); None leaves the BLAS default. One-row predictions never use
+        BLAS threads; the element-wise kernels are single-threaded.
 
     Examples
     --------
@@ -83,7 +84,7 @@ class Sequential:
         self.params: ParamStore | None = None
         self.stop_training = False
         self._net: NetPlan | None = None
-        self._proba_net: tuple[str, NetPlan] | None = None
+        self._rows: RowPaths | None = None  # one-row fast paths (nncore._serving)
         self._train_plans: dict[tuple[int, str], TrainPlan] = {}
         # Training mutates shared buffers: one fit (or gradients) at a time per model.
         self._lock = threading.RLock()
@@ -136,7 +137,7 @@ class Sequential:
         self._net = NetPlan(self.params.layout.sizes, [lay.activation for lay in self.layers],
                             [lay.negative_slope for lay in self.layers],
                             self.params.w, self.params.g)
-        self._proba_net = None
+        self._rows = RowPaths(self.ops, self._net, self.dtype)
         self._train_plans = {}
 
     def _train_plan(self, batch_size: int, loss: Loss) -> TrainPlan:
@@ -150,12 +151,8 @@ class Sequential:
             plan = self._train_plans[key] = TrainPlan(self._net, batch_size, loss.kernel)
         return plan
 
-    def _threads(self) -> contextlib.AbstractContextManager[Any]:
-        if self.n_threads is None:
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=self.n_threads, user_api="blas")
+    def _threads(self) -> Any:
+        return thread_scope(self.n_threads)
 
     def _features(self, X: Any, build: bool = False) -> np.ndarray:
         """Convert ``X`` once per public call; build, or check the width against the model."""
@@ -287,12 +284,20 @@ class Sequential:
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
-        Xc = self._features(X)
-        assert self._net is not None
-        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
-        with self._threads():
-            self.ops.mlp_forward(self._net, Xc, out)
-        return out if self.preprocessing is None else self.preprocessing.outputs(out)
+        return self._forward(X, None)
+
+    def _forward(self, X: Any, link: str | None) -> np.ndarray:
+        """The network on ``X``, its last activation replaced by ``link`` (None: as built);
+        a plain row goes through the one-row fast path (``nncore._serving``)."""
+        out = (None if self.preprocessing is not None or self._rows is None
+               else self._rows.run(X, link))
+        if out is None:
+            Xc = self._features(X)
+            assert self._rows is not None
+            out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
+            with self._threads():
+                self.ops.mlp_forward(self._rows.net(link), Xc, out)
+        return out if self.preprocessing is None or link else self.preprocessing.outputs(out)
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels for classification losses; the outputs otherwise.
@@ -310,14 +315,8 @@ class Sequential:
             raise TypeError("predict_proba needs a classification loss (fit the model with "
                             "SoftmaxCrossEntropy or BinaryCrossEntropy)")
         # The link (softmax / sigmoid) runs inside the same forward call.
-        Xc = self._features(X)
-        assert self._net is not None
         act = self.loss.link_activation
-        if self._proba_net is None or self._proba_net[0] != act:
-            self._proba_net = (act, self._net.with_output(act))
-        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
-        with self._threads():
-            self.ops.mlp_forward(self._proba_net[1], Xc, out)
+        out = self._forward(X, act)
         return BinaryCrossEntropy.probabilities(out) if act == "sigmoid" else out
 
     def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:

@@ -2,6 +2,7 @@
 # trusted: nncore.backends.ops validates them before calling. float arrays are all float32 or
 # all float64, C-contiguous.
 import numpy as np
+from typing_extensions import disjoint_base
 
 # re-exported from nncore.backends._codes, which declares them
 ACTIVATIONS: tuple[str, ...]
@@ -41,3 +42,22 @@ def loss_gradient(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.nd
                   w_off: np.ndarray, b_off: np.ndarray, work_off: np.ndarray, w: np.ndarray,
                   g: np.ndarray, work: np.ndarray, label_work: np.ndarray, acc: np.ndarray,
                   loss_kind: int) -> float: ...
+
+# Serving (_rows.pxi): the BLAS thread scope and the one-row forward pass.
+# (Extension types: no subclass may add to their C layout, hence disjoint_base.)
+def blas_thread_libraries() -> list[tuple[str, str, int]]: ...
+def add_blas_library(path: str) -> bool: ...
+
+@disjoint_base
+class BlasThreads:
+    @property
+    def n(self) -> int: ...
+    def __new__(cls, n: int) -> BlasThreads: ...
+    def __enter__(self) -> BlasThreads: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+@disjoint_base
+class RowNet:
+    def __new__(cls, w: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
+                slopes: np.ndarray, w_off: np.ndarray, b_off: np.ndarray) -> RowNet: ...
+    def forward(self, x: np.ndarray, out: np.ndarray) -> bool: ...

@@ -7,6 +7,9 @@
 #   two optimizer updates.
 # * this file: the codes and structs, and the ``def`` entry points over typed memoryviews,
 #   one per per-operation ``Ops`` method.
+# * _rows.pxi (included last): serving: the one-row forward pass (RowNet, over the
+#   one-row products of _gemv_body.h) and the BLAS thread scope (BlasThreads,
+#   _blas_threads.h).
 # * _plans.pxi (included at the end): the whole-network entry points over a plan's
 #   layout: ``mlp_forward`` (all layers of a prediction), ``train_epoch`` (a whole epoch
 #   of mini-batch steps in one nogil call) and ``loss_gradient``, which share one
@@ -60,6 +63,10 @@ cdef extern from "_vmath.h" nogil:
                                   Py_ssize_t n, Py_ssize_t c, double scale)
     double nn_vm_sigmoid_bce_f64(const double* Z, const double* T, double* dZ, Py_ssize_t m,
                                  double scale)
+    void nn_vm_gemv_f32(const float* x, const float* W, float* y, Py_ssize_t k, Py_ssize_t n,
+                        Py_ssize_t* nz)
+    void nn_vm_gemv_f64(const double* x, const double* W, double* y, Py_ssize_t k,
+                        Py_ssize_t n, Py_ssize_t* nz)
 
 # The instruction set those kernels run with: "avx512", "avx2" or "generic"
 # (NNCORE_SIMD=generic|avx2 caps it; read once, here, at import).
@@ -280,3 +287,4 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
 
 
 include "_plans.pxi"
+include "_rows.pxi"

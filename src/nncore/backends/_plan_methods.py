@@ -9,10 +9,15 @@ backpropagation: ``loss_gradient`` runs exactly the forward/loss/backward of a
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nncore.backends import _checks
 from nncore.backends.plan import NetPlan, TrainPlan, check_order
+
+#: Rows per block of ``mlp_forward`` (measured: bench/ W5, docs/design.md "Serving").
+FORWARD_BLOCK = 256
 
 
 class PlanMethods:
@@ -29,15 +34,37 @@ class PlanMethods:
             IN.
         out : ndarray, shape (n, sizes[-1])
             OUT: the last layer's activations. Scratch for the hidden layers is
-            allocated per call, so concurrent calls on one network are safe.
+            allocated per call, so concurrent calls on one network are safe; the rows
+            go through the network ``FORWARD_BLOCK`` at a time (the scratch is that
+            many rows), so the activations between layers stay in cache.
         """
         op = "mlp_forward"
         net.check_input(op, X)
         _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
         _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
         _checks.no_alias(op, "out", out, "X", X, allow_same=False)
-        work = np.empty(2 * X.shape[0] * net.max_hidden, X.dtype)
+        work = np.empty(2 * min(X.shape[0], FORWARD_BLOCK) * net.max_hidden, X.dtype)
         self._mlp_forward(net, X, out, work)
+
+    def row_net(self, net: NetPlan) -> Any:
+        """A compiled one-row forward pass of ``net``, or None.
+
+        Parameters
+        ----------
+        net : NetPlan
+            The network; the result reads its parameters ``net.w`` at each call.
+
+        Returns
+        -------
+        RowNet or None
+            ``_kernels.RowNet`` (Cython): ``forward(x, out)`` runs every layer on one row
+            in one native call (``nncore._serving``). None (NumPy): ``mlp_forward``
+            serves one row as any other.
+        """
+        return self._row_net(net)
+
+    def _row_net(self, net: NetPlan) -> Any:
+        raise NotImplementedError
 
     def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
                     order: np.ndarray) -> float:

@@ -22,22 +22,35 @@ cdef Net _net(const int64_t[::1] sizes, const int32_t[::1] acts, const double[::
 def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] sizes,
                 const int32_t[::1] acts, const double[::1] slopes, const int64_t[::1] w_off,
                 const int64_t[::1] b_off, floating[::1] work, floating[:, ::1] out):
-    """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch of
-    at least 2 * n * max(sizes[1:-1]) elements (ping-pong between hidden layers)."""
-    cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half
+    """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch for
+    the hidden layers (ping-pong), of 2 * block * max(sizes[1:-1]) elements: the rows go
+    through the network ``block`` at a time, so the activations between layers stay in
+    cache however many rows there are (one allocation, by the caller)."""
+    cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half, widest = 0, block, r0, m
     cdef const floating* src
     cdef floating* dst
     if n == 0:
         return
+    for i in range(1, L):
+        widest = max(widest, sizes[i])
     half = work.shape[0] // 2
+    block = n if widest == 0 else half // widest
+    if block < 1:
+        raise ValueError("mlp_forward: work is smaller than 2 * max hidden width")
+    r0 = 0
     with nogil:
-        src = &X[0, 0]
-        for i in range(L):
-            dst = &out[0, 0] if i == L - 1 else &work[0] + (i % 2) * half
-            _gemm(False, False, <int>n, <int>sizes[i + 1], <int>sizes[i], 1, src,
-                  <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst, <int>sizes[i + 1])
-            _bias_act(dst, &w[b_off[i]], dst, n, sizes[i + 1], acts[i], <floating>slopes[i])
-            src = dst
+        while r0 < n:
+            m = min(block, n - r0)
+            src = &X[r0, 0]
+            for i in range(L):
+                dst = &out[r0, 0] if i == L - 1 else &work[0] + (i % 2) * half
+                _gemm(False, False, <int>m, <int>sizes[i + 1], <int>sizes[i], 1, src,
+                      <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst,
+                      <int>sizes[i + 1])
+                _bias_act(dst, &w[b_off[i]], dst, m, sizes[i + 1], acts[i],
+                          <floating>slopes[i])
+                src = dst
+            r0 += block
 
 
 cdef double _batch_gradient(const Net* net, const floating* X, const floating* T,

@@ -102,6 +102,7 @@
 #define NN_SFX(name) name##_generic
 #define NN_ATTR
 #include "_vmath_body.h"
+#include "_gemv_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -110,6 +111,7 @@
 #define NN_SFX(name) name##_avx2
 #define NN_ATTR __attribute__((target("avx2,fma")))
 #include "_vmath_body.h"
+#include "_gemv_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -117,6 +119,7 @@
 #define NN_SFX(name) name##_avx512
 #define NN_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #include "_vmath_body.h"
+#include "_gemv_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -133,6 +136,10 @@ typedef void (*nn_vm_bias_act64_fn)(const double*, const double*, double*, ptrdi
 typedef double (*nn_vm_xent64_fn)(const double*, const int64_t*, double*, ptrdiff_t, ptrdiff_t,
                                   double);
 typedef double (*nn_vm_bce64_fn)(const double*, const double*, double*, ptrdiff_t, double);
+typedef void (*nn_vm_gemv32_fn)(const float*, const float*, float*, ptrdiff_t, ptrdiff_t,
+                                ptrdiff_t*);
+typedef void (*nn_vm_gemv64_fn)(const double*, const double*, double*, ptrdiff_t, ptrdiff_t,
+                                ptrdiff_t*);
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
@@ -142,10 +149,13 @@ static struct {
     nn_vm_bias_act64_fn bias_sigmoid64, bias_softmax64;
     nn_vm_xent64_fn softmax_xent64;
     nn_vm_bce64_fn sigmoid_bce64;
+    /* one-row products (_gemv_body.h), every level */
+    nn_vm_gemv32_fn gemv32;
+    nn_vm_gemv64_fn gemv64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
            nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL,
-           "generic"};
+           nn_vm_gemv32_generic, nn_vm_gemv64_generic, "generic"};
 
 #define NN_VM_SET(sfx, name)                                                            \
     do {                                                                                \
@@ -154,6 +164,8 @@ static struct {
         nn_vm.bias_softmax = nn_vm_bias_softmax_##sfx;                                  \
         nn_vm.softmax_xent = nn_vm_softmax_xent_##sfx;                                  \
         nn_vm.sigmoid_bce = nn_vm_sigmoid_bce_##sfx;                                    \
+        nn_vm.gemv32 = nn_vm_gemv32_##sfx;                                              \
+        nn_vm.gemv64 = nn_vm_gemv64_##sfx;                                              \
         nn_vm.isa = name;                                                               \
     } while (0)
 #define NN_VM_SET64(sfx)                                                                \
@@ -240,5 +252,13 @@ static inline double nn_vm_softmax_xent_f64(const double* Z, const int64_t* labe
 static inline double nn_vm_sigmoid_bce_f64(const double* Z, const double* T, double* dZ,
                                            ptrdiff_t m, double scale)
 { return nn_vm.sigmoid_bce64(Z, T, dZ, m, scale); }
+
+/* One-row products: y[0:n] = x[0:k] @ W (row-major k x n); nz: scratch of k indices. */
+static inline void nn_vm_gemv_f32(const float* x, const float* W, float* y, ptrdiff_t k,
+                                  ptrdiff_t n, ptrdiff_t* nz)
+{ nn_vm.gemv32(x, W, y, k, n, nz); }
+static inline void nn_vm_gemv_f64(const double* x, const double* W, double* y, ptrdiff_t k,
+                                  ptrdiff_t n, ptrdiff_t* nz)
+{ nn_vm.gemv64(x, W, y, k, n, nz); }
 
 #endif /* NN_VMATH_H */

@@ -54,6 +54,10 @@ class CythonOps(Ops):
         self._k.mlp_forward(X, net.w, net.sizes, net.acts, net.slopes, lay.w_off, lay.b_off,
                             work, out)
 
+    def _row_net(self, net):
+        lay = net.layout
+        return self._k.RowNet(net.w, net.sizes, net.acts, net.slopes, lay.w_off, lay.b_off)
+
     def _train_epoch(self, plan, X, targets, order):
         net = plan.net
         return self._k.train_epoch(

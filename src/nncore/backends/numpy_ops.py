@@ -104,19 +104,26 @@ class NumpyOps(Ops):
         v[...] = dt(b2) * v + dt(1 - b2) * grad * grad
         w -= dt(lr_t) * m / (np.sqrt(v) + dt(eps_t))
 
+    def _row_net(self, net):
+        return None  # no one-row kernel: mlp_forward serves one row as any other
+
     def _mlp_forward(self, net, X, out, work):
-        prev = X
+        # Blocks of rows as the kernel takes them (block = work's half / the widest layer).
         layers = net.views(net.w)
         half = work.shape[0] // 2
-        for i, ((W, b), act, slope) in enumerate(zip(layers, net.acts, net.slopes, strict=True)):
-            width = W.shape[1]
-            if i == len(layers) - 1:
-                dst = out
-            else:
-                dst = work[(i % 2) * half : (i % 2) * half + len(X) * width].reshape(-1, width)
-            self._gemm(prev, W, dst, False, False, 1.0, 0.0)
-            self._bias_act_forward(dst, b, int(act), dst, float(slope))
-            prev = dst
+        block = len(X) if net.max_hidden == 0 else half // net.max_hidden
+        for r0 in range(0, len(X), max(block, 1)):
+            prev, rows = X[r0:r0 + block], min(block, len(X) - r0)
+            for i, ((W, b), act, slope) in enumerate(zip(layers, net.acts, net.slopes,
+                                                         strict=True)):
+                width = W.shape[1]
+                if i == len(layers) - 1:
+                    dst = out[r0:r0 + rows]
+                else:
+                    dst = work[(i % 2) * half:(i % 2) * half + rows * width].reshape(-1, width)
+                self._gemm(prev, W, dst, False, False, 1.0, 0.0)
+                self._bias_act_forward(dst, b, int(act), dst, float(slope))
+                prev = dst
 
     def _train_epoch(self, plan, X, targets, order):
         # Like the kernels, stay silent on overflow: fit reports a diverging epoch itself.

@@ -31,7 +31,8 @@ def environment() -> dict[str, Any]:
     dict
         ``versions`` (nncore, python, numpy, scipy, threadpoolctl); ``nncore`` (whether
         the kernels are compiled and why not, the backends available, the default one,
-        the SIMD level ``nncore.backends._kernels.SIMD_ISA``, a bounds-checked build); ``machine``
+        the SIMD level ``nncore.backends._kernels.SIMD_ISA``, a bounds-checked build, the
+        BLAS thread setters ``n_threads`` calls); ``machine``
         (platform, architecture, CPU model, logical CPUs, SIMD flags, load average);
         ``blas`` (one entry per BLAS/OpenMP library loaded, from threadpoolctl: API,
         version, kernel set, threads, file); ``env`` (the ``NNCORE_*``, ``OPENBLAS_*``,
@@ -61,11 +62,15 @@ def _nncore_build() -> dict[str, Any]:
         default = f"unavailable ({exc})"
     build: dict[str, Any] = {"kernels": HAS_KERNELS, "kernels_error": _IMPORT_ERROR,
                              "backends": ["cython", "numpy"] if HAS_KERNELS else ["numpy"],
-                             "default_backend": default, "simd": None, "bounds_checked": None}
+                             "default_backend": default, "simd": None, "bounds_checked": None,
+                             "thread_control": []}
     if HAS_KERNELS:
+        from nncore._serving import blas_thread_control
         from nncore.backends import _kernels
 
-        build.update(simd=_kernels.SIMD_ISA, bounds_checked=bool(_kernels.BOUNDS_CHECKED))
+        build.update(simd=_kernels.SIMD_ISA, bounds_checked=bool(_kernels.BOUNDS_CHECKED),
+                     thread_control=[{"library": os.path.basename(path), "setter": setter}
+                                     for path, setter, _ in blas_thread_control()])
     return build
 
 
@@ -142,6 +147,10 @@ def format_environment(env: dict[str, Any]) -> list[str]:
     ]
     if m["loadavg"]:
         lines.append(f"load average: {m['loadavg'][0]:.2f} (1 min)")
+    control = build.get("thread_control") or []
+    lines.append("n_threads sets: " + (", ".join(f"{c['setter']} ({c['library']})"
+                                                for c in control)
+                                      or "through threadpoolctl (no OpenBLAS setter found)"))
     lines.append("thread pools (threadpoolctl):")
     lines += [_pool_line(p) for p in env["blas"]] or ["  none loaded"]
     lines.append("environment: " + (" ".join(f"{k}={val}" for k, val in env["env"].items())
