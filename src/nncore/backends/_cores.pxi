@@ -44,6 +44,21 @@ cdef inline floating _sigmoid(floating x) noexcept nogil:
 
 
 # ================================================================= cores
+# Products with m * n * k up to this many multiply-adds skip BLAS (set_small_gemm); the
+# small kernel's copy of op(B) (on the stack) bounds k * n.
+cdef enum:
+    SMALL_GEMM_KN = 4096
+cdef Py_ssize_t _small_gemm_mnk = SMALL_GEMM_DEFAULT
+
+
+def set_small_gemm(Py_ssize_t mnk):
+    """Products of at most ``mnk`` multiply-adds run in nncore's loops, larger ones in BLAS
+    (0: always BLAS). Returns the previous bound. For benchmarks and tests."""
+    global _small_gemm_mnk
+    old, _small_gemm_mnk = _small_gemm_mnk, max(mnk, 0)
+    return old
+
+
 cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
                 const floating* A, int lda, const floating* B, int ldb,
                 floating beta, floating* C, int ldc) noexcept nogil:
@@ -63,6 +78,14 @@ cdef void _gemm(bint ta, bint tb, int m, int n, int k, floating alpha,
             for i in range(m):
                 for j in range(n):
                     C[i * ldc + j] = beta * C[i * ldc + j]
+        return
+    cdef floating bt[SMALL_GEMM_KN]
+    if <Py_ssize_t>m * n * k <= _small_gemm_mnk and <Py_ssize_t>k * (n + 15) <= SMALL_GEMM_KN:
+        # Tiny products (small networks): our loops, no BLAS call (_gemv_body.h)
+        if floating is float:
+            nn_vm_gemm_small_f32(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bt)
+        else:
+            nn_vm_gemm_small_f64(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bt)
         return
     lda = max(1, lda)
     ldb = max(1, ldb)

@@ -91,5 +91,100 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
     NN_GEMV_BODY(double, NN_SFX(nn_gv64))
 }
 
+/* Small GEMM: row-major C (m x n) = alpha op(A) op(B) + beta C, for the tiny layers of
+ * small networks (W2: 2-16-16-1, batch 32), where a BLAS call costs more than its
+ * arithmetic (argument checks, kernel and thread dispatch, packing). op(B) is first
+ * copied into bt with its rows padded to whole vectors (zeros after column n), so that
+ * the kernel loads whole vectors only; then blocks of 4 rows x 2 vectors of C are summed
+ * in 8 register accumulators, over p in increasing order (an FMA per term where the level
+ * has FMA), and written as C = alpha acc + beta C (beta == 0: C is not read, as in BLAS).
+ * bt: scratch of k * roundup(n, VW) elements. Zeros of op(A) are not skipped (training
+ * must see 0 * inf as BLAS's GEMM does). */
+#define NN_GEMM_SMALL_BODY(T, VT)                                                          \
+    enum { VW = NN_GV_BYTES / (int)sizeof(T), RB = 4 };                                    \
+    const ptrdiff_t np = (n + VW - 1) / VW * VW, nv = np / VW;                              \
+    ptrdiff_t i0, j0, p, r, c;                                                              \
+    /* op(B), rows padded with zeros to whole vectors */                                    \
+    if (tb) {                                                                               \
+        for (p = 0; p < k; p++)                                                             \
+            for (c = 0; c < n; c++)                                                         \
+                bt[p * np + c] = B[c * ldb + p];                                            \
+    } else {                                                                                \
+        for (p = 0; p < k; p++)                                                             \
+            for (c = 0; c < n; c++)                                                         \
+                bt[p * np + c] = B[p * ldb + c];                                            \
+    }                                                                                       \
+    for (p = 0; p < k && np > n; p++)                                                       \
+        for (c = n; c < np; c++)                                                            \
+            bt[p * np + c] = 0;                                                             \
+    /* op(A)[i, p] = A[i * sa + p * sp] */                                                  \
+    const ptrdiff_t sa = ta ? 1 : lda, sp = ta ? lda : 1;                                   \
+    for (j0 = 0; j0 < nv; j0 += 2) {                                                        \
+        const ptrdiff_t w = n - j0 * VW < 2 * VW ? n - j0 * VW : 2 * VW; /* C columns */    \
+        const T* bp = bt + j0 * VW;                                                         \
+        for (i0 = 0; i0 < m; i0 += RB) {                                                    \
+            const ptrdiff_t rows = m - i0 < RB ? m - i0 : RB;                               \
+            /* rows past m repeat the last row: computed, never stored */                   \
+            const T* a0 = A + i0 * sa;                                                      \
+            const T* a1 = A + (i0 + (rows > 1 ? 1 : 0)) * sa;                               \
+            const T* a2 = A + (i0 + (rows > 2 ? 2 : 0)) * sa;                               \
+            const T* a3 = A + (i0 + (rows > 3 ? 3 : 0)) * sa;                               \
+            VT c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0},   \
+               c31 = {0};                                                                   \
+            if (j0 + 1 < nv) {                                                              \
+                for (p = 0; p < k; p++) {                                                   \
+                    VT b0, b1;                                                              \
+                    memcpy(&b0, bp + p * np, sizeof b0);                                    \
+                    memcpy(&b1, bp + p * np + VW, sizeof b1);                               \
+                    const T x0 = a0[p * sp], x1 = a1[p * sp], x2 = a2[p * sp],              \
+                            x3 = a3[p * sp];                                                \
+                    c00 += x0 * b0; c01 += x0 * b1;                                         \
+                    c10 += x1 * b0; c11 += x1 * b1;                                         \
+                    c20 += x2 * b0; c21 += x2 * b1;                                         \
+                    c30 += x3 * b0; c31 += x3 * b1;                                         \
+                }                                                                           \
+            } else {                                                                        \
+                for (p = 0; p < k; p++) {                                                   \
+                    VT b0;                                                                  \
+                    memcpy(&b0, bp + p * np, sizeof b0);                                    \
+                    c00 += a0[p * sp] * b0;                                                 \
+                    c10 += a1[p * sp] * b0;                                                 \
+                    c20 += a2[p * sp] * b0;                                                 \
+                    c30 += a3[p * sp] * b0;                                                 \
+                }                                                                           \
+            }                                                                               \
+            VT cv[RB][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};                \
+            for (r = 0; r < rows; r++) {                                                    \
+                const T* o = (const T*)cv[r];                                               \
+                T* cr = C + (i0 + r) * ldc + j0 * VW;                                       \
+                if (beta == 0)                                                              \
+                    for (c = 0; c < w; c++)                                                 \
+                        cr[c] = alpha * o[c];                                               \
+                else                                                                        \
+                    for (c = 0; c < w; c++)                                                 \
+                        cr[c] = alpha * o[c] + beta * cr[c];                                \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+NN_ATTR static void NN_SFX(nn_vm_gemm_small32)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
+                                               ptrdiff_t k, float alpha, const float* A,
+                                               ptrdiff_t lda, const float* B, ptrdiff_t ldb,
+                                               float beta, float* C, ptrdiff_t ldc,
+                                               float* restrict bt)
+{
+    NN_GEMM_SMALL_BODY(float, NN_SFX(nn_gv32))
+}
+
+NN_ATTR static void NN_SFX(nn_vm_gemm_small64)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
+                                               ptrdiff_t k, double alpha, const double* A,
+                                               ptrdiff_t lda, const double* B, ptrdiff_t ldb,
+                                               double beta, double* C, ptrdiff_t ldc,
+                                               double* restrict bt)
+{
+    NN_GEMM_SMALL_BODY(double, NN_SFX(nn_gv64))
+}
+
+#undef NN_GEMM_SMALL_BODY
 #undef NN_GEMV_BODY
 #undef NN_GV_BYTES

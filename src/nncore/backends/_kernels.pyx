@@ -63,6 +63,14 @@ cdef extern from "_vmath.h" nogil:
                                   Py_ssize_t n, Py_ssize_t c, double scale)
     double nn_vm_sigmoid_bce_f64(const double* Z, const double* T, double* dZ, Py_ssize_t m,
                                  double scale)
+    void nn_vm_gemm_small_f32(bint ta, bint tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                              float alpha, const float* A, Py_ssize_t lda, const float* B,
+                              Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc,
+                              float* bt)
+    void nn_vm_gemm_small_f64(bint ta, bint tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                              double alpha, const double* A, Py_ssize_t lda, const double* B,
+                              Py_ssize_t ldb, double beta, double* C, Py_ssize_t ldc,
+                              double* bt)
     void nn_vm_gemv_f32(const float* x, const float* W, float* y, Py_ssize_t k, Py_ssize_t n,
                         Py_ssize_t* nz)
     void nn_vm_gemv_f64(const double* x, const double* W, double* y, Py_ssize_t k,
@@ -99,6 +107,9 @@ cdef enum:
     LOSS_BCE = 2
     OPT_SGD = 0
     OPT_ADAM = 1
+    # Products of up to this many multiply-adds skip BLAS by default (measured crossover:
+    # docs/design.md "Small networks").
+    SMALL_GEMM_DEFAULT = 16384
     # A long native call looks for Ctrl-C this often (in steps).
     SIGNAL_EVERY = 256
 

@@ -140,6 +140,12 @@ typedef void (*nn_vm_gemv32_fn)(const float*, const float*, float*, ptrdiff_t, p
                                 ptrdiff_t*);
 typedef void (*nn_vm_gemv64_fn)(const double*, const double*, double*, ptrdiff_t, ptrdiff_t,
                                 ptrdiff_t*);
+typedef void (*nn_vm_gemm_small32_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t, float,
+                                      const float*, ptrdiff_t, const float*, ptrdiff_t, float,
+                                      float*, ptrdiff_t, float*);
+typedef void (*nn_vm_gemm_small64_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t, double,
+                                      const double*, ptrdiff_t, const double*, ptrdiff_t,
+                                      double, double*, ptrdiff_t, double*);
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
@@ -152,10 +158,13 @@ static struct {
     /* one-row products (_gemv_body.h), every level */
     nn_vm_gemv32_fn gemv32;
     nn_vm_gemv64_fn gemv64;
+    nn_vm_gemm_small32_fn gemm_small32;
+    nn_vm_gemm_small64_fn gemm_small64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
            nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL,
-           nn_vm_gemv32_generic, nn_vm_gemv64_generic, "generic"};
+           nn_vm_gemv32_generic, nn_vm_gemv64_generic, nn_vm_gemm_small32_generic,
+           nn_vm_gemm_small64_generic, "generic"};
 
 #define NN_VM_SET(sfx, name)                                                            \
     do {                                                                                \
@@ -166,6 +175,8 @@ static struct {
         nn_vm.sigmoid_bce = nn_vm_sigmoid_bce_##sfx;                                    \
         nn_vm.gemv32 = nn_vm_gemv32_##sfx;                                              \
         nn_vm.gemv64 = nn_vm_gemv64_##sfx;                                              \
+        nn_vm.gemm_small32 = nn_vm_gemm_small32_##sfx;                                  \
+        nn_vm.gemm_small64 = nn_vm_gemm_small64_##sfx;                                  \
         nn_vm.isa = name;                                                               \
     } while (0)
 #define NN_VM_SET64(sfx)                                                                \
@@ -260,5 +271,17 @@ static inline void nn_vm_gemv_f32(const float* x, const float* W, float* y, ptrd
 static inline void nn_vm_gemv_f64(const double* x, const double* W, double* y, ptrdiff_t k,
                                   ptrdiff_t n, ptrdiff_t* nz)
 { nn_vm.gemv64(x, W, y, k, n, nz); }
+
+/* Small GEMM (see _gemv_body.h): bt has k * roundup(n, 16) elements. */
+static inline void nn_vm_gemm_small_f32(int ta, int tb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                        float alpha, const float* A, ptrdiff_t lda,
+                                        const float* B, ptrdiff_t ldb, float beta, float* C,
+                                        ptrdiff_t ldc, float* bt)
+{ nn_vm.gemm_small32(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bt); }
+static inline void nn_vm_gemm_small_f64(int ta, int tb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                        double alpha, const double* A, ptrdiff_t lda,
+                                        const double* B, ptrdiff_t ldb, double beta,
+                                        double* C, ptrdiff_t ldc, double* bt)
+{ nn_vm.gemm_small64(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bt); }
 
 #endif /* NN_VMATH_H */
