@@ -38,7 +38,8 @@ from nncore.model import Sequential
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export", "register_skl2onnx", "to_onnx"]
 
-#: The opset ``export`` writes by default: ONNX 1.12 / onnxruntime 1.12 and later run it.
+#: The opset ``export`` writes by default: ONNX 1.12's (2022), with IR version 8, so runtimes
+#: older than the extra's minimum (onnxruntime 1.20, opsets to 21) can load the file too.
 DEFAULT_OPSET = 17
 #: The oldest opset ``export`` writes (``Softmax`` over one axis, ``Squeeze`` axes input).
 MIN_OPSET = 13
