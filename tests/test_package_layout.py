@@ -92,6 +92,20 @@ def test_layers_depend_downwards():
             assert not any(d.startswith("nncore.cli") for d in deps), (m, deps)
 
 
+#: The integrations: built on the model layer, which never imports them (nor do the
+#: backends); ``import nncore`` therefore never imports scikit-learn, onnx or skl2onnx.
+INTEGRATIONS = ("nncore.sklearn", "nncore._sklearn_base", "nncore.onnx", "nncore._onnx_graph",
+                "nncore._onnx_skl2onnx")
+
+
+def test_nothing_below_the_integrations_imports_them():
+    graph = _graph()
+    assert set(INTEGRATIONS) <= set(graph)
+    for m, deps in graph.items():
+        if not m.startswith((*INTEGRATIONS, "nncore.cli", "nncore.__main__")):
+            assert not deps & set(INTEGRATIONS), (m, deps & set(INTEGRATIONS))
+
+
 def test_no_module_imports_a_comparison_system():
     """PyTorch, scikit-learn's MLP and the like are bench/'s business (bench/compare.py)."""
     heavy = ("torch", "jax", "tensorflow")

@@ -13,8 +13,9 @@ import json
 import math
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -144,13 +145,27 @@ def write(target: Path, arrays: dict[str, np.ndarray]) -> None:
     arrays : dict of str to ndarray
         Written in this order (``JSON_KEY`` first).
     """
+    # numpy's stub: a key could be savez's own allow_pickle; ours never are.
+    write_atomic(target, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+
+
+def write_atomic(target: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Let ``fill`` write a fresh temporary file beside ``target``, then rename it over.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        The file; replaced only once the new one is completely written and fsynced (an
+        exception, or an interruption, leaves the old one and no temporary file).
+    fill : callable
+        Called with the open binary file.
+    """
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide, as open() does.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            # numpy's stub: a key could be savez's own allow_pickle; ours never are.
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(FileNotFoundError):
