@@ -109,7 +109,7 @@ cdef enum:
     OPT_ADAM = 1
     # Products of up to this many multiply-adds skip BLAS by default (measured crossover:
     # docs/design.md "Small networks").
-    SMALL_GEMM_DEFAULT = 16384
+    SMALL_GEMM_DEFAULT = 32768
     # A long native call looks for Ctrl-C this often (in steps).
     SIGNAL_EVERY = 256
 

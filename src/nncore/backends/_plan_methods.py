@@ -17,7 +17,7 @@ from nncore.backends import _checks
 from nncore.backends.plan import NetPlan, TrainPlan, check_order
 
 #: Rows per block of ``mlp_forward`` (measured: bench/ W5, docs/design.md "Serving").
-FORWARD_BLOCK = 256
+FORWARD_BLOCK = 8192
 
 
 class PlanMethods:
