@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore._model_file import PREPROCESSING_FORMAT_VERSION
+from nncore._model_file import LOSS_FORMAT_VERSION
 from nncore.io import (
     FORMAT_VERSION,
     JSON_KEY,
@@ -255,8 +255,11 @@ def _array(key: str, value: Callable[[np.ndarray], Any] | None) -> Mutator:
 
 HOSTILE: dict[str, tuple[Mutator, str]] = {
     "missing format_version": (lambda d, a: d.pop("format_version"), "no 'format_version'"),
-    "future format_version": (_set("format_version", PREPROCESSING_FORMAT_VERSION + 1),
-                              "newer than"),
+    "future format_version": (_set("format_version", LOSS_FORMAT_VERSION + 1), "newer than"),
+    "older loss in version 4": (_set("format_version", LOSS_FORMAT_VERSION),
+                                "need version 4, which holds no other"),
+    "poisson in version 1": (_set("loss", {"name": "poisson", "link": "exp"}),
+                             "loss 'poisson' in format version 1"),
     "string format_version": (_set("format_version", "1"), "'format_version' must be an int"),
     "zero format_version": (_set("format_version", 0), "'format_version' must be an int"),
     "other format": (_set("format", "keras"), "'format' must be"),
