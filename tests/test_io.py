@@ -36,7 +36,7 @@ def _trained(backend: str = "numpy", dtype: Any = np.float32, loss: Any = "softm
     if loss is None:
         model.build(X.shape[1])
     else:
-        target = y if loss != "mse" else np.column_stack([y] * units).astype(float)
+        target = np.column_stack([y] * units).astype(float) if loss in ("mse", "poisson") else y
         model.fit(X, target, epochs=2, batch_size=16, loss=loss, verbose=0)
     return model, X
 
@@ -67,7 +67,7 @@ def test_round_trip_identical_predictions(ops: nncore.Ops, dtype: type, tmp_path
 
 @pytest.mark.parametrize(("loss", "units"), [("softmax_cross_entropy", 3),
                                              ("binary_cross_entropy", 1), ("mse", 2),
-                                             (None, 4)])
+                                             ("poisson", 1), ("poisson", 2), (None, 4)])
 def test_round_trip_of_the_loss(loss: str | None, units: int, tmp_path: Path) -> None:
     model, X = _trained(loss=loss, units=units)
     twin = load(save(model, tmp_path / "m.npz"), backend="numpy")
