@@ -113,12 +113,11 @@ def test_sequential_learns_counts(ops):
         model.predict_proba(X)
 
 
+@pytest.mark.cython
 def test_backends_train_alike():
     X, y = _counts(120)
     weights = []
     for backend in ("numpy", "cython"):
-        if backend == "cython" and not nncore.HAS_KERNELS:
-            pytest.skip("no compiled kernels")
         model = _model(nncore.get_ops(backend), units=2, dtype="float64")
         model.fit(X, np.c_[y, y[::-1]], epochs=5, batch_size=16, verbose=0,
                   optimizer=nncore.SGD(lr=0.01, momentum=0.9))
