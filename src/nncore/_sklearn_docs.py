@@ -68,8 +68,6 @@ _PARAMETERS = """
     backend : {"auto", "cython", "numpy"} or None, default=None
         nncore's addition: the kernel backend; None reads ``NNCORE_BACKEND`` (default
         "auto").
-
-    scikit-learn's ``max_fun`` (used by "lbfgs" only) is not offered.
 """
 
 #: The regressor's first parameter (scikit-learn >= 1.7).
@@ -157,7 +155,8 @@ _NOTES = """
       scikit-learn's form while the learning rate is constant;
     - the shuffling order comes from nncore's generator (seeded from ``random_state``),
       so results match scikit-learn's exactly only with ``shuffle=False``;
-    - sparse input, ``sample_weight`` and the "lbfgs" solver are not supported.
+    - sparse input, ``sample_weight`` and the "lbfgs" solver (and its ``max_fun``) are
+      not supported.
 """
 
 
