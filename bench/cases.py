@@ -148,6 +148,12 @@ def _sigmoid_bce(rng: np.random.Generator, n: int, d: int, dtype: np.dtype) -> C
     return (logits, y, np.empty((n, d), dtype)), {}
 
 
+def _poisson(rng: np.random.Generator, n: int, d: int, dtype: np.dtype) -> CallArgs:
+    logits = _normal(rng, (n, d), dtype)
+    y = rng.poisson(np.exp(logits.astype(np.float64))).astype(dtype)
+    return (logits, y, np.empty((n, d), dtype)), {}
+
+
 def _mse(rng: np.random.Generator, n: int, d: int, dtype: np.dtype) -> CallArgs:
     pred, y = _normal(rng, (n, d), dtype), _normal(rng, (n, d), dtype)
     return (pred, y, np.empty((n, d), dtype)), {}
@@ -196,6 +202,7 @@ def _all_cases() -> tuple[Case, ...]:
         Case("col_sum", "col_sum", _col_sum),
         Case("softmax_xent", "softmax_xent", _softmax_xent),
         Case("sigmoid_bce", "sigmoid_bce", _sigmoid_bce),
+        Case("poisson", "poisson", _poisson),
         Case("mse", "mse", _mse),
         Case("sgd_update.nesterov", "sgd_update", _sgd),
         Case("adam_update", "adam_update", _adam(False)),

@@ -26,7 +26,7 @@ def test_same_public_methods_and_signatures():
     assert numpy_api == cython_api
     assert set(numpy_api) >= {
         "gemm", "bias_act_forward", "act_backward", "col_sum", "softmax_xent",
-        "sigmoid_bce", "mse", "sgd_update", "adam_update",
+        "sigmoid_bce", "poisson", "mse", "sgd_update", "adam_update",
     }
 
 

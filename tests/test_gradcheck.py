@@ -39,6 +39,7 @@ def test_every_activation_on_the_output_layer(ops, rng, activation):
     (nncore.MSE(), lambda rng: rng.standard_normal((8, 3))),
     (nncore.SoftmaxCrossEntropy(), lambda rng: rng.integers(0, 3, 8)),
     (nncore.BinaryCrossEntropy(), lambda rng: (rng.random((8, 3)) > 0.5).astype(float)),
+    (nncore.PoissonDeviance(), lambda rng: rng.poisson(1.5, (8, 3)).astype(float)),
 ])
 def test_every_loss(ops, rng, loss, make_y):
     model = nncore.Sequential([nncore.Dense(4, "tanh"), nncore.Dense(3)], dtype="float64",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore._model_file import PREPROCESSING_FORMAT_VERSION
+from nncore._model_file import LOSS_FORMAT_VERSION
 from nncore.io import (
     FORMAT_VERSION,
     JSON_KEY,
@@ -36,7 +36,7 @@ def _trained(backend: str = "numpy", dtype: Any = np.float32, loss: Any = "softm
     if loss is None:
         model.build(X.shape[1])
     else:
-        target = y if loss != "mse" else np.column_stack([y] * units).astype(float)
+        target = np.column_stack([y] * units).astype(float) if loss in ("mse", "poisson") else y
         model.fit(X, target, epochs=2, batch_size=16, loss=loss, verbose=0)
     return model, X
 
@@ -67,7 +67,7 @@ def test_round_trip_identical_predictions(ops: nncore.Ops, dtype: type, tmp_path
 
 @pytest.mark.parametrize(("loss", "units"), [("softmax_cross_entropy", 3),
                                              ("binary_cross_entropy", 1), ("mse", 2),
-                                             (None, 4)])
+                                             ("poisson", 1), ("poisson", 2), (None, 4)])
 def test_round_trip_of_the_loss(loss: str | None, units: int, tmp_path: Path) -> None:
     model, X = _trained(loss=loss, units=units)
     twin = load(save(model, tmp_path / "m.npz"), backend="numpy")
@@ -255,8 +255,11 @@ def _array(key: str, value: Callable[[np.ndarray], Any] | None) -> Mutator:
 
 HOSTILE: dict[str, tuple[Mutator, str]] = {
     "missing format_version": (lambda d, a: d.pop("format_version"), "no 'format_version'"),
-    "future format_version": (_set("format_version", PREPROCESSING_FORMAT_VERSION + 1),
-                              "newer than"),
+    "future format_version": (_set("format_version", LOSS_FORMAT_VERSION + 1), "newer than"),
+    "older loss in version 4": (_set("format_version", LOSS_FORMAT_VERSION),
+                                "need version 4, which holds no other"),
+    "poisson in version 1": (_set("loss", {"name": "poisson", "link": "exp"}),
+                             "loss 'poisson' in format version 1"),
     "string format_version": (_set("format_version", "1"), "'format_version' must be an int"),
     "zero format_version": (_set("format_version", 0), "'format_version' must be an int"),
     "other format": (_set("format", "keras"), "'format' must be"),

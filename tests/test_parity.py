@@ -143,15 +143,17 @@ def test_softmax_xent(rng, dtype, n, c, in_place):
     _compare(case, dtype)
 
 
-@pytest.mark.parametrize("method", ["sigmoid_bce", "mse"])
+@pytest.mark.parametrize("method", ["sigmoid_bce", "poisson", "mse"])
 @pytest.mark.parametrize("n,k", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("in_place", [False, True])
 def test_regression_losses(rng, dtype, method, n, k, in_place):
     def case() -> Case:
         z = (4 * rng.standard_normal((n, k))).astype(dtype)
         y = (rng.random((n, k)) > 0.5).astype(dtype)
+        if method == "poisson":  # counts, zeros included (0 log 0)
+            y = rng.poisson(np.exp(z / 2)).astype(dtype)
         grad = z if in_place else np.full((n, k), np.nan, dtype)
-        names = ("logits", "y", "dlogits") if method == "sigmoid_bce" else ("pred", "y", "dpred")
+        names = ("pred", "y", "dpred") if method == "mse" else ("logits", "y", "dlogits")
         return method, dict(zip(names, (z, y, grad), strict=True))
 
     _compare(case, dtype)

@@ -156,8 +156,8 @@ def test_tol_convergence_and_convergence_warning(ops, moons):
 def test_early_stopping_restores_the_best_weights(ops, estimator):
     X, y = nncore.make_moons(300, noise=0.35, seed=1)
     target = y if estimator is MLPClassifier else y + X[:, 1]
-    est = estimator((64,), learning_rate_init=0.05, early_stopping=True, n_iter_no_change=8,
-                    max_iter=300, backend=ops.name, random_state=0)
+    est = estimator(hidden_layer_sizes=(64,), learning_rate_init=0.05, early_stopping=True,
+                    n_iter_no_change=8, max_iter=300, backend=ops.name, random_state=0)
     seen = []
     score = est._validation_score
 
@@ -259,7 +259,7 @@ def test_partial_fit_with_a_subset_of_the_classes(ops, moons):
     assert est.out_activation_ == "softmax" and est.n_outputs_ == 3
     est.partial_fit(X, y)
     assert est.predict_proba(X).shape == (len(X), 3)
-    reg = MLPRegressor((8,), backend=ops.name, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), backend=ops.name, random_state=0)
     reg.partial_fit(X, X[:, 0]).partial_fit(X, X[:, 0])
     assert reg.t_ == 2 * len(X) and reg.predict(X).shape == (len(X),)
 
@@ -331,7 +331,8 @@ def test_pipeline_and_grid_search(ops, moons):
     assert set(grid.best_params_) == {"mlpclassifier__alpha",
                                       "mlpclassifier__hidden_layer_sizes"}
     assert grid.predict(X).shape == (len(X),)
-    reg = make_pipeline(StandardScaler(), MLPRegressor((16,), max_iter=200, backend=ops.name,
+    reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16,), max_iter=200,
+                                                       backend=ops.name,
                                                        learning_rate_init=0.02,
                                                        random_state=0))
     assert reg.fit(X, X[:, 0] ** 2).score(X, X[:, 0] ** 2) > 0.8
@@ -366,7 +367,7 @@ def test_dtype_and_backend(ops, moons):
                                                             np.float32),
                                   (X, "float32", np.float32), (X.astype(np.float32),
                                                                "float64", np.float64)]:
-        est = MLPRegressor((4,), max_iter=2, dtype=dtype, backend=ops.name)
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype=dtype, backend=ops.name)
         with pytest.warns(ConvergenceWarning):
             est.fit(X_in, y)
         assert est.coefs_[0].dtype == expected and est.predict(X).dtype == expected
@@ -375,7 +376,7 @@ def test_dtype_and_backend(ops, moons):
 
 def test_coefs_are_the_model_weights(moons):
     X, y = moons
-    est = MLPRegressor((4,), max_iter=2, random_state=0)
+    est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     with pytest.warns(ConvergenceWarning):
         est.fit(X, y)
     assert not hasattr(MLPRegressor(), "coefs_")
@@ -426,7 +427,8 @@ def test_diverging_training_is_an_error():
     with pytest.raises(ValueError, match="non-finite parameter weights"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        MLPRegressor((4,), solver="sgd", learning_rate_init=1.0, max_iter=3).fit(X, [1, 2, 3])
+        MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1.0,
+                     max_iter=3).fit(X, [1, 2, 3])
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -119,11 +119,11 @@ ESTIMATORS: dict[str, Callable[[str], Any]] = {
     "clf-nesterov-adaptive": lambda b: _classifier(
         b, solver="sgd", learning_rate="adaptive", tol=1e9, n_iter_no_change=1,
         random_state=np.random.RandomState(1)),
-    "reg-adam": lambda b: MLPRegressor((8,), backend=b, batch_size=16, random_state=2,
-                                       learning_rate_init=0.02),
+    "reg-adam": lambda b: MLPRegressor(hidden_layer_sizes=(8,), backend=b, batch_size=16,
+                                       random_state=2, learning_rate_init=0.02),
     "reg-nesterov-float32": lambda b: MLPRegressor(
-        (8, 4), solver="sgd", backend=b, batch_size=32, dtype="float32", alpha=1e-2,
-        random_state=np.random.RandomState(3)),
+        hidden_layer_sizes=(8, 4), solver="sgd", backend=b, batch_size=32, dtype="float32",
+        alpha=1e-2, random_state=np.random.RandomState(3)),
 }
 STATE = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
          "best_validation_score_", "_learning_rate", "_no_improvement_count")

@@ -68,7 +68,8 @@ def test_training_steps_after_the_first_epoch_allocate_no_numpy_data(optimizer, 
 @pytest.mark.parametrize("loss,make_y", [
     ("softmax_cross_entropy", lambda rng, n: rng.integers(0, 3, n)),
     ("mse", lambda rng, n: rng.standard_normal((n, 3))),
-    ("binary_cross_entropy", lambda rng, n: (rng.random((n, 3)) > 0.5).astype(float))])
+    ("binary_cross_entropy", lambda rng, n: (rng.random((n, 3)) > 0.5).astype(float)),
+    ("poisson", lambda rng, n: rng.poisson(1.5, (n, 3)).astype(float))])
 @pytest.mark.parametrize("optimizer", [
     lambda: nncore.SGD(lr=0.05), lambda: nncore.SGD(lr=0.05, momentum=0.9, weight_decay=0.01),
     lambda: nncore.Adam(lr=0.01, weight_decay=0.01), lambda: nncore.AdamW(lr=0.01)],
@@ -247,7 +248,8 @@ def test_n_threads_limits_blas_during_fit(ops):
 @pytest.mark.parametrize("loss,make_y", [
     ("softmax_cross_entropy", lambda rng, n: rng.integers(0, 3, n)),
     ("mse", lambda rng, n: rng.standard_normal((n, 3))),
-    ("binary_cross_entropy", lambda rng, n: (rng.random((n, 3)) > 0.5).astype(float))])
+    ("binary_cross_entropy", lambda rng, n: (rng.random((n, 3)) > 0.5).astype(float)),
+    ("poisson", lambda rng, n: rng.poisson(1.5, (n, 3)).astype(float))])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("rows_per_run", [None, 7])
 def test_gradients_are_the_training_backpropagation(ops, loss, make_y, dtype, rows_per_run,

@@ -21,7 +21,7 @@ from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
 from nncore.io import load
 from nncore.layers import Dense
-from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nncore.losses import MSE, BinaryCrossEntropy, Loss, PoissonDeviance, SoftmaxCrossEntropy
 from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, AdamW, Optimizer
 from nncore.plateau import NoImprovementStopping, SklearnSchedule
@@ -50,6 +50,7 @@ __all__ = [
     "NumpyOps",
     "Ops",
     "Optimizer",
+    "PoissonDeviance",
     "ProgressBar",
     "Sequential",
     "SklearnSchedule",

@@ -88,7 +88,8 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
         raise TypeError(f"argument 'metadata' must be a dict, got {type(metadata).__name__}")
     prep = model.preprocessing
     if prep is not None:
-        prep.check(model.n_features, model.n_outputs, loss is not None and loss.is_classifier)
+        prep.check(model.n_features, model.n_outputs, loss is not None and loss.is_classifier,
+                   loss is None or loss.scalable_targets)
         if prep.classes is not None:
             if classes is not None and not np.array_equal(np.asarray(classes), prep.classes):
                 raise ValueError("argument 'classes' differs from model.preprocessing.classes")
@@ -114,6 +115,8 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
         desc["format_version"] = fmt.PREPROCESSING_FORMAT_VERSION
         desc["preprocessing"], prep_arrays = prep.to_file()
         state_arrays.update(prep_arrays)
+    if loss is not None and loss.name in fmt.NEWER_LOSSES:  # any of the above fields
+        desc["format_version"] = fmt.LOSS_FORMAT_VERSION
     try:
         arrays = {fmt.JSON_KEY: fmt.encode(desc)}
     except (TypeError, ValueError) as exc:

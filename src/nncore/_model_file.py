@@ -33,6 +33,12 @@ CHECKPOINT_FORMAT_VERSION = 2
 #: Version of a model with ``preprocessing`` (version 1 plus that field and its float64
 #: arrays, with or without the checkpoint's fields). ``load`` reads versions 1 .. this one.
 PREPROCESSING_FORMAT_VERSION = 3
+#: Version of a model whose loss came after version 3 ("poisson"): version 1 plus the
+#: checkpoint's fields and ``preprocessing``, each where it applies. Older nncore refuses
+#: it with "upgrade" rather than "invalid 'loss'". ``load`` reads versions 1 .. this one.
+LOSS_FORMAT_VERSION = 4
+#: The losses a file needs LOSS_FORMAT_VERSION for (the others exist since version 1).
+NEWER_LOSSES = frozenset({"poisson"})
 FORMAT_NAME = "nncore.Sequential"
 JSON_KEY = "__nncore__.json"
 MAX_JSON_BYTES = 64 << 20
@@ -280,14 +286,17 @@ def _description(data: bytes) -> dict[str, Any]:
     version = desc.get("format_version")
     _need(version is not None, "the description has no 'format_version'")
     _need(_int(version), f"'format_version' must be an integer >= 1, got {version!r}")
-    _need(version <= PREPROCESSING_FORMAT_VERSION,
+    _need(version <= LOSS_FORMAT_VERSION,
           f"format version {version} (nncore {desc.get('nncore_version')!r}) is newer than "
-          f"this nncore reads (up to {PREPROCESSING_FORMAT_VERSION}): upgrade nncore")
+          f"this nncore reads (up to {LOSS_FORMAT_VERSION}): upgrade nncore")
     _need(desc.get("format") == FORMAT_NAME,
           f"'format' must be {FORMAT_NAME!r}, got {desc.get('format')!r}")
     fields = _FIELDS | _CHECKPOINT_FIELDS if version == CHECKPOINT_FORMAT_VERSION else _FIELDS
     if version == PREPROCESSING_FORMAT_VERSION:  # a checkpoint or not: both fields or none
         fields = fields | {"preprocessing"} | (
+            _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
+    if version == LOSS_FORMAT_VERSION:  # each later group of fields, whole, where it applies
+        fields = fields | ({"preprocessing"} & set(desc)) | (
             _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
     _need(set(desc) == fields, f"wrong fields in the description (missing "
           f"{sorted(fields - set(desc))}, unknown {sorted(set(desc) - fields)})")
@@ -313,6 +322,10 @@ def _description(data: bytes) -> dict[str, Any]:
         _need(isinstance(loss, dict) and set(loss) == {"name", "link"}
               and isinstance(loss["name"], str) and loss["name"] in LOSSES,
               f"invalid 'loss' {loss!r}: expected {{'name': one of {list(LOSSES)}, 'link': ...}}")
+        newer = loss["name"] in NEWER_LOSSES
+        _need(newer == (version == LOSS_FORMAT_VERSION),
+              f"loss {loss['name']!r} in format version {version}: the losses "
+              f"{sorted(NEWER_LOSSES)} need version {LOSS_FORMAT_VERSION}, which holds no other")
         link = LOSSES[loss["name"]].link_activation
         _need(loss["link"] == link, f"loss {loss['name']!r} has link {link!r}, not "
               f"{loss['link']!r}")
@@ -321,6 +334,8 @@ def _description(data: bytes) -> dict[str, Any]:
                                                       layers[-1]["activation"])
         except ValueError as exc:
             raise Invalid(f"the loss does not fit the last layer: {exc}") from None
+    _need(loss is not None or version != LOSS_FORMAT_VERSION,
+          f"format version {LOSS_FORMAT_VERSION} needs a loss from {sorted(NEWER_LOSSES)}")
     if desc["classes"] is not None:
         desc["classes"] = check_classes(desc["classes"])
     if "optimizer" in desc:
@@ -343,6 +358,8 @@ def _check_preprocessing(field: Any, desc: dict[str, Any]) -> None:
           "'preprocessing': 'labels' needs a classification loss and 'classes'")
     _need(not field["target"] or not classifier,
           "'preprocessing': 'target' (a target scaling) needs a regression loss")
+    _need(not field["target"] or loss is None or LOSSES[loss["name"]].scalable_targets,
+          f"'preprocessing': 'target' (a target scaling) cannot apply to loss {loss!r}")
 
 
 def _number(value: Any) -> bool:

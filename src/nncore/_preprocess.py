@@ -67,8 +67,10 @@ class Preprocessing:
                  f"classes={None if self.classes is None else len(self.classes)}"]
         return f"Preprocessing({', '.join(parts)})"
 
-    def check(self, n_features: int | None, n_outputs: int, is_classifier: bool) -> None:
-        """Raise ``ValueError`` unless the state fits a model of these widths and loss."""
+    def check(self, n_features: int | None, n_outputs: int, is_classifier: bool,
+              scalable_targets: bool = True) -> None:
+        """Raise ``ValueError`` unless the state fits a model of these widths and loss
+        (``scalable_targets``: the loss's ``Loss.scalable_targets``)."""
         if self.mean is not None and n_features is not None and self.mean.size != n_features:
             raise ValueError(f"preprocessing: {self.mean.size} feature means for a model of "
                              f"{n_features} features")
@@ -76,6 +78,8 @@ class Preprocessing:
                 is_classifier or self.target_mean.size != n_outputs):
             raise ValueError("preprocessing: a target scaling needs a regression loss and "
                              f"one mean per output ({n_outputs})")
+        if self.target_mean is not None and not scalable_targets:
+            raise ValueError(_UNSCALABLE)
         if self.classes is not None and not is_classifier:
             raise ValueError("preprocessing: classes need a classification loss")
 
@@ -132,8 +136,15 @@ def shapes(field: dict[str, bool], n_features: int, n_outputs: int
     return out
 
 
+_UNSCALABLE = ("preprocessing: a target scaling cannot apply to this loss (the Poisson "
+               "loss: its targets must stay counts >= 0, its outputs are log-means); set "
+               "target_mean and target_scale to None")
+
+
 def scaled_targets(model: Any, loss: Any, y: Any) -> np.ndarray:
     """``loss.targets`` for ``model``, standardised by its preprocessing (if any)."""
     t: np.ndarray = loss.targets(y, model.n_outputs, model.dtype)
     prep = model.preprocessing
+    if prep is not None and prep.target_mean is not None and not loss.scalable_targets:
+        raise ValueError(_UNSCALABLE)
     return t if prep is None else prep.targets(t, loss.is_classifier)

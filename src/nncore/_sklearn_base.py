@@ -54,6 +54,7 @@ _SCALES = {
     "mse": lambda k: (2.0 / k, 0.5),                      # sklearn: half the mean square
     "binary_cross_entropy": lambda k: (1.0 / k, float(k)),  # sklearn: summed over outputs
     "softmax_cross_entropy": lambda k: (1.0, 1.0),
+    "poisson": lambda k: (2.0 / k, 0.5 * k),            # sklearn: half, summed over outputs
 }
 
 

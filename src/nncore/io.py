@@ -29,6 +29,11 @@ classification loss, ``target`` a regression loss) and the float64 arrays
 ``target``), finite, scales positive. A model without it is written as before, byte for
 byte.
 
+A model with a loss added after version 3 (``"poisson"``, whose ``link`` is ``"exp"``) is
+written as ``format_version`` 4, for the same reason: version 1 plus the checkpoint's
+fields and ``preprocessing`` where they apply (a Poisson model takes no target scaling).
+Version 4 holds only such losses, and they only version 4.
+
 ``save`` and ``load`` both append ``.npz`` to a path without it (as ``numpy.savez`` does).
 ``save`` writes a temporary file beside the target, fsyncs it and renames it over the
 target, so the file is the old one or the complete new one. ``load`` reads with

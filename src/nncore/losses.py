@@ -2,7 +2,7 @@
 
 A loss also knows how to read the user's targets (converted once per public call), how
 to turn the network's outputs into predictions (class labels, or values), and into
-probabilities (its output link: softmax or sigmoid).
+probabilities (its output link: softmax or sigmoid) or means (``PoissonDeviance``: exp).
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ class Loss:
     is_classifier: ClassVar[bool] = False
     #: True when the loss applies its own link to logits (last layer must be identity).
     takes_logits: ClassVar[bool] = False
-    #: The activation that turns logits into probabilities (classifiers).
+    #: The activation that turns logits into probabilities (classifiers); the model file
+    #: records it as the loss's link ("exp" for ``PoissonDeviance``, which applies it itself).
     link_activation: ClassVar[str] = "identity"
+    #: False when a target standardisation (``Sequential.preprocessing``) cannot apply:
+    #: the targets must keep their scale and sign (``PoissonDeviance``).
+    scalable_targets: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -207,8 +211,48 @@ class BinaryCrossEntropy(Loss):
         return float(np.mean(np.all(pred == (targets > 0.5), axis=1)))
 
 
+class PoissonDeviance(Loss):
+    """Poisson deviance with a log link, for counts (or any targets >= 0).
+
+    The network's last layer (identity) outputs ``z = log(mu)``; the loss is the mean
+    over samples and outputs of ``2 * (mu - y + y * log(y / mu))`` with ``mu = exp(z)``
+    and ``0 log 0 = 0``: ``sklearn.metrics.mean_poisson_deviance(y, mu)``, 0 for a perfect
+    fit. Its gradient is ``2 * (mu - y) / (n * n_outputs)``. ``predict`` returns ``mu``;
+    ``predict_outputs`` the log-means ``z``. Targets: shape (n,) for one output unit, or
+    (n, n_outputs), finite and >= 0. ``exp`` is not clipped: a diverging fit shows as an
+    infinite loss (``DivergenceError``), not as a silently wrong gradient.
+    """
+
+    name = "poisson"
+    kernel = "poisson"
+    takes_logits = True
+    link_activation = "exp"
+    scalable_targets = False
+
+    def targets(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
+        arr = MSE().targets(y, n_outputs, dtype)
+        if arr.size and arr.min() < 0:
+            raise ValueError(
+                "argument 'y' must hold values >= 0 for the Poisson loss (counts), got "
+                f"values from {arr.min()} to {arr.max()}"
+            )
+        return arr
+
+    def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
+                 doutputs: np.ndarray) -> float:
+        return ops.poisson(outputs, targets, doutputs)
+
+    def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):  # exp overflows to inf, as in the loss
+            return np.exp(outputs)
+
+    def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
+        mu = self.link(ops, outputs)
+        return mu[:, 0] if mu.shape[1] == 1 else mu
+
+
 LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy)
+    cls.name: cls for cls in (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy, PoissonDeviance)
 }
 
 

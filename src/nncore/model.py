@@ -300,9 +300,8 @@ class Sequential:
         return out if self.preprocessing is None or link else self.preprocessing.outputs(out)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels for classification losses; the outputs otherwise.
-
-        With ``MSE`` and one output unit the result has shape (n,).
+        """Class labels for classification losses; ``exp(outputs)`` for ``PoissonDeviance``;
+        the outputs otherwise. A regression loss with one output unit gives shape (n,).
         """
         out = self.predict_outputs(X)
         pred = out if self.loss is None else self.loss.predict(self.ops, out)

@@ -1,8 +1,10 @@
 """scikit-learn estimators backed by nncore: ``MLPClassifier`` and ``MLPRegressor``.
 
 Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` (the
-stochastic solvers "sgd" and "adam"), with the same parameter names, defaults, fitted
-attributes and training semantics, running on nncore's kernels. Importing ``nncore``
+stochastic solvers "sgd" and "adam"), with scikit-learn's signatures (the regressor's
+``loss``, "squared_error" or "poisson", first; keyword-only where scikit-learn's are),
+parameter names, defaults, fitted attributes and training semantics, running on nncore's
+kernels. Importing ``nncore``
 does not import scikit-learn; importing this module does (``pip install nncore[sklearn]``).
 
 >>> from nncore.sklearn import MLPClassifier
@@ -11,167 +13,26 @@ does not import scikit-learn; importing this module does (``pip install nncore[s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from nncore._sklearn_base import _BaseMLP
+from nncore._sklearn_docs import LOSS_PARAMETER, doc
 from nncore.backends._checks import plain
-from nncore.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nncore.losses import MSE, BinaryCrossEntropy, Loss, PoissonDeviance, SoftmaxCrossEntropy
 from nncore.model import Sequential
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_PARAMETERS = """
-    Parameters
-    ----------
-    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
-        Width of each hidden layer (``()``: no hidden layer).
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Activation of the hidden layers ("logistic" is nncore's "sigmoid").
-    solver : {"sgd", "adam"}, default="adam"
-        The optimizer (scikit-learn's "lbfgs" is not offered).
-    alpha : float, default=0.0001
-        Strength of the L2 penalty on the weights (not the biases), divided by the batch
-        size as in scikit-learn: nncore's ``weight_decay = alpha / batch_size``.
-    batch_size : int or "auto", default="auto"
-        Rows per step; "auto" is ``min(200, n_samples)``. Clipped to the sample count.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Schedule of the SGD learning rate: constant; ``learning_rate_init / (t + 1) **
-        power_t`` with ``t`` the samples seen, updated after each epoch; or divided by 5
-        each time ``n_iter_no_change`` epochs bring no improvement by ``tol`` (training
-        stops once it is <= 1e-6). Only used by "sgd".
-    learning_rate_init : float, default=0.001
-        Initial learning rate.
-    power_t : float, default=0.5
-        Exponent of "invscaling".
-    max_iter : int, default=200
-        Maximum number of epochs.
-    shuffle : bool, default=True
-        Reshuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Draws the initial weights (scikit-learn's Glorot-uniform draws, weights and
-        biases, in scikit-learn's order), the early-stopping split and the shuffling seed.
-    tol : float, default=1e-4
-        Training stops when the loss (or, with early stopping, the validation score) has
-        not improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs.
-    verbose : bool, default=False
-        Print the loss after each epoch (as scikit-learn does).
-    warm_start : bool, default=False
-        Continue from the weights of the previous ``fit`` instead of starting afresh.
-    momentum : float, default=0.9
-        SGD momentum, in [0, 1).
-    nesterovs_momentum : bool, default=True
-        Nesterov momentum for SGD (when ``momentum > 0``).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified by class when
-        every class has two samples or more), stop when its score (accuracy for the
-        classifier, R² for the regressor) stops improving, and restore the weights of
-        the best epoch.
-    validation_fraction : float, default=0.1
-        Fraction held out for early stopping, in (0, 1).
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's moment decay rates, in [0, 1).
-    epsilon : float, default=1e-8
-        Adam's term added to the denominator.
-    n_iter_no_change : int, default=10
-        Epochs without improvement tolerated before stopping (or, "adaptive", before
-        dividing the learning rate).
-    dtype : {"float32", "float64"} or None, default=None
-        Floating type of the weights and of the computation. None does what scikit-learn
-        does: float32 data stays float32, anything else is trained in float64.
-        "float32" is faster (half the memory traffic, twice the SIMD width).
-    backend : {"auto", "cython", "numpy"} or None, default=None
-        nncore's kernel backend; None reads ``NNCORE_BACKEND`` (default "auto").
-"""
-
-_ATTRIBUTES = """
-    Attributes
-    ----------{extra}
-    loss_ : float
-        Loss of the last epoch, on scikit-learn's scale (see Notes).
-    loss_curve_ : list of float
-        Loss of each epoch (all ``fit`` calls with ``warm_start``, all ``partial_fit``
-        calls).
-    best_loss_ : float or None
-        Smallest value of ``loss_curve_``; None with early stopping.
-    validation_scores_ : list of float or None
-        Validation score of each epoch with early stopping, else None.
-    best_validation_score_ : float or None
-        Best validation score with early stopping, else None.
-    coefs_ : list of ndarray
-        ``coefs_[i]``, shape (n_in, n_out), the weights of layer ``i``: views into the
-        network's parameters (assigning a list copies it in).
-    intercepts_ : list of ndarray
-        ``intercepts_[i]``, shape (n_out,), the biases of layer ``i``: views likewise.
-    n_iter_ : int
-        Epochs run by the last ``fit`` (1 after ``partial_fit``).
-    t_ : int
-        Training samples seen by the solver (drives "invscaling").
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-    n_layers_ : int
-        Number of layers, input and output included.
-    n_outputs_ : int
-        Width of the output layer.
-    out_activation_ : str
-        Output link in scikit-learn's names: {out}.
-    model_ : nncore.Sequential
-        The trained network (its last layer outputs the pre-link values).
-"""
-
-_NOTES = """
-    Notes
-    -----
-    Training is one ``Sequential.fit`` call of up to ``max_iter`` epochs (one native call
-    per epoch on the Cython backend); scikit-learn's per-iteration logic -- loss curve,
-    convergence test, learning-rate schedules, early stopping -- runs in its per-epoch
-    callbacks (``nncore.NoImprovementStopping``, ``nncore.SklearnSchedule``). The updates
-    follow scikit-learn: its gradient, ``(output - y) / rows`` at the output plus ``alpha
-    W / rows``, is nncore's loss gradient times a constant, which the learning rate (SGD)
-    or epsilon (Adam) absorbs.
-
-    A pickled, deep-copied or ``joblib``-dumped estimator carries everything training
-    continues from: the weights, the optimizer's moments or velocity and step count, the
-    learning-rate schedule, the convergence counters and best scores. ``partial_fit`` (or
-    ``fit`` with ``warm_start``) after the round trip gives bit for bit the weights it
-    gives without it, so moving an estimator between processes (e.g. dask-ml's
-    ``Incremental``) does not restart Adam. As in scikit-learn, ``fit`` with
-    ``warm_start`` keeps the weights but starts a new optimizer; ``partial_fit`` keeps both.
-
-    ``loss_curve_`` follows scikit-learn's definitions, not nncore's: the regressor's
-    squared error is HALF the mean square, ``0.5 * mean((y - prediction) ** 2)`` over
-    samples and targets (nncore's ``MSE`` is the full mean square); the log-loss of
-    multilabel problems is summed over the labels (nncore averages); and each batch's
-    loss includes ``0.5 * alpha * ||W||² / batch_rows``. Differences that remain:
-
-    - the loss reported for an epoch is the mean of the batch losses, as in scikit-learn,
-      but its L2 term uses the mean of ``||W||²`` at the start and the end of the epoch
-      rather than its value before each batch;
-    - ``weight_decay`` uses the full batch size, also for a shorter last batch;
-    - Adam adds epsilon to the bias-corrected ``sqrt(v_hat)`` (PyTorch's form); scikit-learn
-      adds it to ``sqrt(v)``, which differs while ``sqrt(v)`` is comparable to epsilon;
-    - SGD momentum is accumulated in gradient units (PyTorch's form), which equals
-      scikit-learn's form while the learning rate is constant;
-    - the shuffling order comes from nncore's generator (seeded from ``random_state``),
-      so results match scikit-learn's exactly only with ``shuffle=False``;
-    - sparse input, ``sample_weight`` and the "lbfgs" solver are not supported.
-"""
-
-
-def _doc(summary: str, extra_attributes: str, out: str, example: str) -> str:
-    return (summary + _PARAMETERS + _ATTRIBUTES.format(extra=extra_attributes, out=out)
-            + _NOTES + example)
-
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = _doc(
+    __doc__ = doc(
         """Multi-layer perceptron classifier trained by nncore (scikit-learn's API).
 
     Minimises the log-loss: binary problems use one logistic output unit and nncore's
@@ -189,8 +50,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> import nncore
     >>> from nncore.sklearn import MLPClassifier
     >>> X, y = nncore.make_moons(300, seed=0)
-    >>> clf = MLPClassifier((32,), max_iter=300, learning_rate_init=0.01,
-    ...                     random_state=0).fit(X, y)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300,
+    ...                     learning_rate_init=0.01, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
 """)
@@ -345,27 +206,59 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = _doc(
+    __doc__ = doc(
         """Multi-layer perceptron regressor trained by nncore (scikit-learn's API).
 
     Minimises the squared error with nncore's ``MSE`` and an identity output layer, one
-    unit per target (``y`` may have several columns).
+    unit per target (``y`` may have several columns); with ``loss="poisson"``, the Poisson
+    deviance with a log link (nncore's ``PoissonDeviance``), for counts.
 """,
         "",
-        '"identity"',
+        '"identity" ("squared_error") or "exp" ("poisson")',
         """
     Examples
     --------
     >>> import numpy as np
     >>> from nncore.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
-    >>> reg = MLPRegressor((16,), max_iter=500, learning_rate_init=0.01,
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=500, learning_rate_init=0.01,
     ...                    random_state=0).fit(X, X[:, 0] ** 2)
     >>> reg.predict(X[:3]).shape
     (3,)
-""")
+    >>> counts = np.random.default_rng(0).poisson(np.exp(X[:, 0]))
+    >>> pois = MLPRegressor(loss="poisson", hidden_layer_sizes=(16,), max_iter=300,
+    ...                     learning_rate_init=0.01, random_state=0).fit(X, counts)
+    >>> bool((pois.predict(X) > 0).all())
+    True
+""", loss=LOSS_PARAMETER)
 
     _is_regressor = True
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
+                 dtype: str | None = None, backend: str | None = None) -> None:
+        # scikit-learn's order: loss first, then the two other positional parameters
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            dtype=dtype, backend=backend)
+        self.loss = loss
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
         """Train the network on ``(X, y)`` from fresh weights (or, with ``warm_start``, on).
@@ -405,11 +298,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _encode_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                         dtype: np.dtype, classes: Any) -> tuple[np.ndarray, Loss, str]:
-        targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        return np.ascontiguousarray(targets, dtype=dtype), MSE(), "identity"
+        targets = np.ascontiguousarray(y.reshape(-1, 1) if y.ndim == 1 else y, dtype=dtype)
+        if self.loss != "poisson":
+            return targets, MSE(), "identity"
+        if targets.size and targets.min() < 0:  # (validate_data has refused NaN and inf)
+            raise ValueError("loss='poisson' requires non-negative y.")
+        return targets, PoissonDeviance(), "exp"
 
     def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
-        out = model.predict_outputs(X)
+        assert model.loss is not None
+        out = model.loss.link(model.ops, model.predict_outputs(X))  # exp for "poisson"
         if not np.isfinite(out).all():
             return float("nan")
         return float(r2_score(t, out))
@@ -425,15 +323,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-            One column per target; 1-D for a single target.
+            One column per target; 1-D for a single target. With ``loss="poisson"``, the
+            predicted means ``exp(output)``.
         """
-        out = self._outputs(X)
+        out = self._outputs(X)  # checks that the estimator is fitted
+        loss = self.model_.loss
+        assert loss is not None
+        out = loss.link(self.model_.ops, out)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        # as scikit-learn's PoissonRegressor: the checks then draw y > 0
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
     def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
-        return {"multioutput": True}
+        return {"multioutput": True, "requires_positive_y": self.loss == "poisson"}

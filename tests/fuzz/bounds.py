@@ -42,6 +42,7 @@ from .tolerances import (
     tol_bias_act,
     tol_gemm,
     tol_mse,
+    tol_poisson,
     tol_sgd,
     tol_sigmoid_bce,
     tol_softmax_xent,
@@ -324,6 +325,29 @@ class BoundOps(NumpyOps):
         return self._loss_common(dpred, err_dz, err_loss, tols, d_p & d_t,
                                  (np.isnan(p0) & d_p) | (np.isnan(y) & d_t),
                                  (e_p == 0) & (e_t == 0), loss)
+
+    def _poisson(self, logits, y, dlogits):
+        e_z, d_z = (x.copy() for x in self.err(logits))
+        e_t, d_t = self.err(y)
+        z0 = logits.copy()
+        loss = REF._poisson(logits, y, dlogits)
+        size = max(z0.size, 1)
+        with np.errstate(all="ignore"):
+            zz, tt = np.asarray(z0, F64), np.asarray(y, F64)
+            mu = np.exp(zz)
+            # |exp(z') - exp(z)| <= exp(z) expm1(e) for |z' - z| <= e
+            e_mu = np.where(e_z > 0, np.where(mu == np.inf, np.inf, _mag(mu) * np.expm1(e_z)),
+                            0.0)
+            err_dz = 2 * (e_mu + e_t) / size
+            # d loss / dz = 2 (mu - y); the targets are inputs, exact (else unbounded:
+            # y log y is not Lipschitz at 0)
+            slope = 2 * (_mag(mu - tt) + e_mu)
+            err_t = np.where(e_t > 0, np.inf, 0.0)
+            err_loss = float((np.where(e_z > 0, slope * e_z, 0.0) + err_t).sum() / size)
+        tols = tol_poisson(z0, y, dlogits, loss)
+        return self._loss_common(dlogits, err_dz, err_loss, tols, d_z & d_t,
+                                 (np.isnan(z0) & d_z) | (np.isnan(y) & d_t),
+                                 (e_z == 0) & (e_t == 0), loss)
 
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
         (e_w, d_w), (e_v, d_v) = ((x.copy() for x in self.err(a)) for a in (w, v))

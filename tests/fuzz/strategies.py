@@ -15,11 +15,12 @@ ran.
 parity test         ci     rejection test                        ci
 ==================  =====  ====================================  =====
 gemm                300    test_rejects_bad_arguments[method]     60
-bias_act_forward    200    (each of the 12 methods, per backend)
+bias_act_forward    200    (each of the 13 methods, per backend)
 act_backward        200
 col_sum             100
 softmax_xent        200
 sigmoid_bce         150
+poisson             150
 mse                 100
 sgd_update          150
 adam_update         200
@@ -51,7 +52,7 @@ DTYPES = [pytest.param(F32, id="float32"), pytest.param(F64, id="float64")]
 #: profile's max_examples otherwise. Keys: the parity tests, and "reject".
 EXAMPLES: dict[str, int] = {
     "gemm": 300, "bias_act_forward": 200, "act_backward": 200, "col_sum": 100,
-    "softmax_xent": 200, "sigmoid_bce": 150, "mse": 100, "sgd_update": 150,
+    "softmax_xent": 200, "sigmoid_bce": 150, "poisson": 150, "mse": 100, "sgd_update": 150,
     "adam_update": 200, "mlp_forward": 150, "train_epoch": 150,
     "loss_gradient": 100,
     "reject": 60,  # per method and backend

@@ -1,4 +1,4 @@
-"""Parity of the nine per-op kernels on drawn arguments, float32 and float64.
+"""Parity of the ten per-op kernels on drawn arguments, float32 and float64.
 
 What is checked is in the package docstring, the tolerances in tolerances.py.
 tests/test_parity.py checks the same methods on a fixed grid instead, in about a second:
@@ -45,6 +45,7 @@ from .tolerances import (
     tol_col_sum,
     tol_gemm,
     tol_mse,
+    tol_poisson,
     tol_sgd,
     tol_sigmoid_bce,
     tol_softmax_xent,
@@ -182,6 +183,33 @@ def test_sigmoid_bce(dtype, data):
     assert res is not None
     check_all("sigmoid_bce", tol_sigmoid_bce(logits, y, res[1]["dlogits"], res[0]), res)
     _count("sigmoid_bce", dtype)
+
+
+@pytest.mark.cython
+@pytest.mark.parametrize("dtype", DTYPES)
+@budget("poisson")
+@given(data=st.data())
+def test_poisson(dtype, data):
+    n, k = data.draw(DIM, label="n"), data.draw(DIM, label="k")
+    # log-means: anything, or near exp's range (float64 overflows past 709.78)
+    hi = data.draw(st.sampled_from([None, 30.0, 800.0]), label="logit range")
+    logits = data.draw(values(dtype, (n, k), hi=hi), label="logits")
+    if data.draw(st.integers(0, 4), label="negative y?") == 0:
+        y = data.draw(values(dtype, (n, k)), label="y")
+    elif data.draw(st.booleans(), label="counts?"):
+        rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="counts seed"))
+        lam = data.draw(st.sampled_from([0.1, 3.0, 1e3]), label="counts mean")
+        y = rng.poisson(lam, (n, k)).astype(dtype)
+    else:
+        y = data.draw(values(dtype, (n, k), lo=0.0, specials=(math.nan, math.inf),
+                             special_odds=8), label="y")
+    in_place = data.draw(st.booleans(), label="in_place")
+    dl = logits if in_place else np.full((n, k), np.nan, dtype)
+    kw = dict(logits=logits, y=y, dlogits=dl)
+    res = run_both("poisson", kw, ins=("y",) if in_place else ("logits", "y"))
+    assert res is not None
+    check_all("poisson", tol_poisson(logits, y, res[1]["dlogits"], res[0]), res)
+    _count("poisson", dtype)
 
 
 @pytest.mark.cython

@@ -71,6 +71,9 @@ def train_cases(draw: Any, dtype: Any) -> dict[str, Any]:
     elif loss == "sigmoid_bce":
         targets = draw(values(dtype, (n, k), lo=0.0, hi=1.0, specials=(math.nan,),
                               special_odds=8), label="targets")
+    elif loss == "poisson":  # counts, rates: >= 0
+        targets = draw(values(dtype, (n, k), lo=0.0, hi=spec["hi"],
+                              specials=(math.nan, math.inf), special_odds=8), label="targets")
     else:
         targets = draw(values(dtype, (n, k), hi=spec["hi"], special_odds=8), label="targets")
     kind = draw(st.sampled_from(["sgd", "adam"]), label="optimizer")

@@ -31,7 +31,7 @@ from .strategies import F32, F64, RAN, budget
 from .tolerances import NUMPY, _same_bits
 
 REJECT_METHODS = ("gemm", "bias_act_forward", "act_backward", "col_sum", "softmax_xent",
-                  "sigmoid_bce", "mse", "sgd_update", "adam_update", "mlp_forward",
+                  "sigmoid_bce", "poisson", "mse", "sgd_update", "adam_update", "mlp_forward",
                   "train_epoch", "loss_gradient")
 #: Out-of-domain scalars per method; "p+1" is one more than the parameter count.
 BAD_SCALARS: dict[str, list[tuple[str, Any]]] = {
@@ -81,8 +81,8 @@ def _valid_call(method: str, dtype: Any, dims: list[int], flags: dict[str, Any],
     elif method == "softmax_xent":
         kw = dict(logits=f(a, b), labels=rng.integers(0, b, a), dlogits=f(a, b))
         meta.update(floats=("logits", "dlogits"), ints=("labels",), outs=("dlogits",))
-    elif method in ("sigmoid_bce", "mse"):
-        names = ("logits", "y", "dlogits") if method == "sigmoid_bce" else ("pred", "y", "dpred")
+    elif method in ("sigmoid_bce", "poisson", "mse"):
+        names = ("pred", "y", "dpred") if method == "mse" else ("logits", "y", "dlogits")
         kw = dict(zip(names, (f(a, b), rng.random((a, b)).astype(dtype), f(a, b)), strict=True))
         meta.update(floats=names, outs=(names[2],))
     elif method == "sgd_update":

@@ -31,6 +31,11 @@ the floor ``A u |ref| + A s``; sums accumulated in float64 get ``(n + 1) u64 sum
   their mean plus the sum term, dlogits ``(T u (sigmoid(z) + |y|) + A u) / N``. An element
   with ``max(z,0) + |z y| >= F/2`` (only for y outside [0, 1], drawn 1 time in 5) makes the
   loss undetermined: NumPy's float32 terms overflow, the kernel's double ones do not.
+* poisson: in float64 for both dtypes; per element ``T u64 B`` with ``B = mu + |y| (1 +
+  |log y| + |z|)``, ``mu = exp(z)``; the loss ``2 (mean T u64 B + (N + A) u64 mean|term|)``,
+  dlogits ``2 T u64 (mu + |y|) / N`` plus the floor (its rounding to the dtype). Finite
+  inputs with ``B >= F64/2``, z within 1e-9 of exp's overflow (709.78) or a gradient
+  within 1e-9 of the dtype's (or float64's) overflow leave the status undetermined.
 * mse: dpred ``A u |2 r / N|`` (r = pred - y rounds identically), loss the sum term of
   r^2; determined unless that float64 sum can overflow.
 * sgd_update: ``A u (|w| + lr (1 + mu) (|g'| + mu |v'|)) + A s (1 + lr)`` with ``g' = g + wd
@@ -222,6 +227,36 @@ def tol_sigmoid_bce(logits, y, dl_ref, loss_ref):
         tol_loss = float(elem.sum() / size) + (size + A_ULP) * U64 * (float(big.sum()) / size + 1)
         tol_dl = (T_ULP * u * (sig + t) + A_ULP * u) / size
     return {"dlogits": (tol_dl + _floor(dl_ref), True), "loss": (tol_loss, bool(det_loss))}
+
+
+EXP_OVERFLOW = math.log(F64_MAX)  # 709.78: exp(z) is inf above, in either backend
+
+
+def _near(x: np.ndarray, edge: float) -> np.ndarray:
+    """|x| within a relative 1e-9 of ``edge`` (where rounding decides finite vs inf)."""
+    return np.abs(_mag(x) / edge - 1) < 1e-9
+
+
+def tol_poisson(logits, y, dl_ref, loss_ref):
+    dt = dl_ref.dtype
+    size = logits.size
+    if size == 0:
+        return {"dlogits": (np.zeros(logits.shape), True), "loss": (0.0, True)}
+    with np.errstate(all="ignore"):
+        z, t = np.asarray(logits, F64), np.asarray(y, F64)
+        mu = np.exp(z)
+        log_t = np.where(t > 0, np.log(t), 0.0)
+        big = _mag(mu) + _mag(t) * (1 + _mag(log_t) + _mag(z))
+        term = (mu - t) + np.where(t != 0, t * (log_t - z), 0.0)
+        fin_in = np.isfinite(z) & np.isfinite(t)
+        edge = _near(z, EXP_OVERFLOW)
+        det_elem = ~fin_in | ((big < F64_MAX / 2) & ~edge)
+        det_loss, mag = _sum_det(term, det_elem, None, F64)
+        tol_loss = 2 * (T_ULP * U64 * float(big.sum()) + (size + A_ULP) * U64 * float(mag)) / size
+        g = 2 * (mu - t)
+        det_dl = ~fin_in | ~(edge | _near(g, F64_MAX) | _near(g / size, _fmax(dt)))
+        tol_dl = 2 * T_ULP * U64 * (_mag(mu) + _mag(t)) / size
+    return {"dlogits": (tol_dl + _floor(dl_ref), det_dl), "loss": (tol_loss, bool(det_loss))}
 
 
 def tol_mse(pred, y, dp_ref, loss_ref):

@@ -13,7 +13,7 @@ from __future__ import annotations
 #: Activation names; ``nncore.backends.activations.code(name)`` is the position here.
 ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
 #: The fused losses a training plan can run (``Loss.kernel``).
-LOSSES: tuple[str, ...] = ("mse", "softmax_xent", "sigmoid_bce")
+LOSSES: tuple[str, ...] = ("mse", "softmax_xent", "sigmoid_bce", "poisson")
 #: The update rules a training plan can run (``Optimizer.plan_state`` names one).
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 #: Fields of the kernel's ``Hyper`` struct (``TrainPlan.hyper`` keys).

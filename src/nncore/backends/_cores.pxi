@@ -288,6 +288,29 @@ cdef double _sigmoid_bce(const floating* Z, const floating* T, floating* dZ, Py_
     return total
 
 
+cdef double _poisson(const floating* Z, const floating* T, floating* dZ, Py_ssize_t m,
+                     double scale) noexcept nogil:
+    """Sum of the Poisson deviance of mu = exp(z), 2 (mu - t + t (log t - z)), with
+    0 log 0 = 0; dZ = 2 (mu - t) * scale. dZ may be Z.
+
+    In double for both dtypes (libm exp and log: one element per output unit and row,
+    so not worth the vector kernels), as NumpyOps does it. exp overflows to +inf for
+    z > 709.78: the loss and gradient are then +inf (float32: the gradient is +inf
+    from z > 88.7 on), which fit reports as a divergence; nothing is clipped, so the
+    gradient is exact wherever it is finite. A negative t gives a NaN loss (log).
+    """
+    cdef Py_ssize_t i
+    cdef double z, t, mu, total = 0
+    for i in range(m):
+        z = Z[i]
+        t = T[i]
+        mu = exp(z)
+        # t (log t - z), not t log t - t z: the difference stays within the parenthesis
+        total += (mu - t) + (t * (log(t) - z) if t != 0 else 0)
+        dZ[i] = <floating>(2 * (mu - t) * scale)
+    return 2 * total
+
+
 cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t m,
                  double scale) noexcept nogil:
     """Sum of squared residuals; dP = 2 (p - t) * scale."""

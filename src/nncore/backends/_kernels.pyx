@@ -3,7 +3,7 @@
 # The hot loops of nncore, and nothing else. Three files, one extension module:
 #
 # * _cores.pxi (included below): ``cdef ... noexcept nogil`` cores on raw pointers: GEMM,
-#   bias+activation, activation backward with the bias gradient, the three losses, the
+#   bias+activation, activation backward with the bias gradient, the four losses, the
 #   two optimizer updates.
 # * this file: the codes and structs, and the ``def`` entry points over typed memoryviews,
 #   one per per-operation ``Ops`` method.
@@ -105,6 +105,7 @@ cdef enum:
     LOSS_MSE = 0
     LOSS_XENT = 1
     LOSS_BCE = 2
+    LOSS_POISSON = 3
     OPT_SGD = 0
     OPT_ADAM = 1
     # Products of up to this many multiply-adds skip BLAS by default (measured crossover:
@@ -145,7 +146,8 @@ def _check_codes():
         ACTIVATIONS: {"identity": ACT_IDENTITY, "relu": ACT_RELU,
                       "leaky_relu": ACT_LEAKY_RELU, "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH,
                       "softmax": ACT_SOFTMAX},
-        LOSSES: {"mse": LOSS_MSE, "softmax_xent": LOSS_XENT, "sigmoid_bce": LOSS_BCE},
+        LOSSES: {"mse": LOSS_MSE, "softmax_xent": LOSS_XENT, "sigmoid_bce": LOSS_BCE,
+                 "poisson": LOSS_POISSON},
         OPTIMIZERS: {"sgd": OPT_SGD, "adam": OPT_ADAM},
     }
     for names, codes in enum.items():
@@ -262,6 +264,18 @@ def sigmoid_bce(const floating[:, ::1] logits, const floating[:, ::1] y,
         return 0.0
     with nogil:
         total = _sigmoid_bce(&logits[0, 0], &y[0, 0], &dlogits[0, 0], m, 1.0 / m)
+    return total / m
+
+
+def poisson(const floating[:, ::1] logits, const floating[:, ::1] y,
+            floating[:, ::1] dlogits):
+    """Mean Poisson deviance of exp(logits) over all elements; dlogits = 2 (exp - y) / N."""
+    cdef Py_ssize_t m = logits.shape[0] * logits.shape[1]
+    cdef double total
+    if m == 0:
+        return 0.0
+    with nogil:
+        total = _poisson(&logits[0, 0], &y[0, 0], &dlogits[0, 0], m, 1.0 / m)
     return total / m
 
 

@@ -101,6 +101,8 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
         part = _softmax_xent(A, label_work, D, rows, k, scale)
     elif loss_kind == LOSS_BCE:
         part = _sigmoid_bce(A, Tb, D, rows * k, scale)
+    elif loss_kind == LOSS_POISSON:
+        part = _poisson(A, Tb, D, rows * k, scale)
     else:
         part = _mse(A, Tb, D, rows * k, scale)
     # backward, last layer first
@@ -143,7 +145,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 int64_t[::1] counters, bint fused_sgd):
     """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
 
-    X (n, d0) IN; T (n, k) IN float targets (mse, bce) or labels (n,) IN (softmax_xent);
+    X (n, d0) IN; T (n, k) IN float targets (mse, bce, poisson) or labels (n,) IN
+    (softmax_xent);
     order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
     w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
     counters INOUT: [0] optimizer step t, [1] steps done in this call. The offsets

@@ -43,6 +43,9 @@ class CythonOps(Ops):
     def _mse(self, pred, y, dpred):
         return self._k.mse(pred, y, dpred)
 
+    def _poisson(self, logits, y, dlogits):
+        return self._k.poisson(logits, y, dlogits)
+
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
         self._k.sgd_update(w, g, v, lr, momentum, nesterov, wd, n_decay)
 

@@ -81,6 +81,18 @@ class NumpyOps(Ops):
         dpred[...] = 2 * r / r.size
         return float(np.square(r, dtype=np.float64).mean())
 
+    def _poisson(self, logits, y, dlogits):
+        if logits.size == 0:
+            return 0.0
+        # float64 for both dtypes, as the kernel; log(0) and log(y < 0) are expected
+        # (masked out, or the documented NaN), and exp may overflow to the documented inf.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            z, t = logits.astype(np.float64), y.astype(np.float64)
+            mu = np.exp(z)
+            terms = (mu - t) + np.where(t != 0, t * (np.log(t) - z), 0.0)
+            dlogits[...] = 2 * (mu - t) * (1.0 / z.size)
+        return float(2 * terms.sum() / z.size)
+
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
         dt = w.dtype.type
         grad = g.copy()
@@ -198,7 +210,8 @@ class NumpyOps(Ops):
         else:
             tb = plan.tb[:rows]
             np.take(targets, idx, axis=0, out=tb)
-            loss_fn = self._mse if plan.loss == "mse" else self._sigmoid_bce
+            loss_fn = {"mse": self._mse, "sigmoid_bce": self._sigmoid_bce,
+                       "poisson": self._poisson}[plan.loss]
             loss = loss_fn(prev, tb, dout)
         if weight != 1.0:
             dout *= dout.dtype.type(weight)

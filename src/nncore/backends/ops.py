@@ -261,6 +261,34 @@ class Ops(PlanMethods):
         _checks.no_alias(op, "dpred", dpred, "y", y, allow_same=False)
         return self._mse(pred, y, dpred)
 
+    def poisson(self, logits: np.ndarray, y: np.ndarray, dlogits: np.ndarray) -> float:
+        """Poisson deviance with a log link on logits, fused with its gradient.
+
+        Parameters
+        ----------
+        logits : ndarray, shape (n, k)
+            IN: log of the predicted means, ``mu = exp(logits)``.
+        y : ndarray, shape (n, k)
+            IN: targets (counts, or any values >= 0; a negative one makes the loss NaN).
+        dlogits : ndarray, shape (n, k)
+            OUT: ``2 * (exp(logits) - y) / (n * k)``. May be ``logits`` itself.
+
+        Returns
+        -------
+        float
+            Mean over all elements of ``2 * (mu - y + y * log(y / mu))`` (``0 log 0 = 0``),
+            ``sklearn.metrics.mean_poisson_deviance(y, mu)``; 0.0 when empty. Computed in
+            float64; ``exp`` is not clipped: ``logits > 709.78`` give +inf (float32: the
+            gradient is +inf from 88.7 on).
+        """
+        op = "poisson"
+        _checks.floats(op, ("dlogits",), logits=(logits, 2), y=(y, 2), dlogits=(dlogits, 2))
+        _checks.shape(op, "y", y, logits.shape)
+        _checks.shape(op, "dlogits", dlogits, logits.shape)
+        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
+        _checks.no_alias(op, "dlogits", dlogits, "y", y, allow_same=False)
+        return self._poisson(logits, y, dlogits)
+
     # ------------------------------------------------------------------ optimizers
     def sgd_update(
         self,
@@ -398,6 +426,9 @@ class Ops(PlanMethods):
         raise NotImplementedError
 
     def _mse(self, pred, y, dpred):
+        raise NotImplementedError
+
+    def _poisson(self, logits, y, dlogits):
         raise NotImplementedError
 
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):

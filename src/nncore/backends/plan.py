@@ -178,7 +178,7 @@ class TrainPlan:
     net : NetPlan
     batch_size : int
         Rows per step (the last step of an epoch may have fewer).
-    loss : {"mse", "softmax_xent", "sigmoid_bce"}
+    loss : {"mse", "softmax_xent", "sigmoid_bce", "poisson"}
 
     Call ``configure`` before each epoch to hand over the optimizer's state
     (``Ops.loss_gradient`` needs no optimizer).
