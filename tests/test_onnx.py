@@ -378,3 +378,18 @@ def test_preprocessing_that_does_not_fit_is_refused():
     model.preprocessing = Preprocessing(classes=np.array([1, "a", 2.0], dtype=object))
     with pytest.raises(ValueError, match="cannot export class labels of dtype object"):
         nncore.onnx.export(model)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("units", [1, 3])
+def test_poisson_model_exports_its_predictions(dtype, units):
+    """``predictions`` is ``predict`` (exp of the outputs); ``outputs`` only on request."""
+    model = network("relu", "poisson", units, dtype)
+    X = features(64, dtype)
+    got = run(nncore.onnx.export(model), X)
+    assert list(got) == ["predictions"]
+    want = model.predict(X).reshape(len(X), units)
+    assert_outputs(got["predictions"], want, dtype)
+    raw = run(nncore.onnx.export(model, raw_outputs=True), X)
+    assert list(raw) == ["predictions", "outputs"]
+    assert_outputs(raw["outputs"], model.predict_outputs(X), dtype)

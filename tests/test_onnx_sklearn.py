@@ -193,3 +193,14 @@ def test_to_onnx_needs_a_fitted_model():
             warnings.simplefilter("ignore", ConvergenceWarning)
             X, y = nncore.make_moons(40, seed=0)
             nncore.onnx.export(MLPClassifier(max_iter=2).fit(X, y))
+
+
+def test_poisson_regressor(data):
+    """loss='poisson': the graph applies exp, as predict does."""
+    X, _ = data
+    counts = np.random.default_rng(0).poisson(np.exp(0.3 * X[:, 0]))
+    reg = fitted(MLPRegressor, X, counts, activation="relu", loss="poisson")
+    (out,) = run(nncore.onnx.to_onnx(reg), X).values()
+    want = reg.predict(X).reshape(len(X), 1)
+    assert (want > 0).all()
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())

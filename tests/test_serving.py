@@ -229,3 +229,24 @@ def test_thread_scope_without_kernels_uses_threadpoolctl(monkeypatch):
         assert blas and all(i["num_threads"] == 1 for i in blas)
     assert serving.blas_thread_control() == []
 
+
+
+@pytest.mark.parametrize("cls", ["MLPClassifier", "MLPRegressor"])
+def test_estimators_take_n_threads(cls, rng):
+    from sklearn.base import clone
+
+    import nncore.sklearn as sk
+
+    X = rng.standard_normal((80, 4))
+    y = (X[:, 0] > 0).astype(int) if cls == "MLPClassifier" else X[:, 0]
+    free = getattr(sk, cls)(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    pinned = clone(free).set_params(n_threads=1)
+    assert pinned.get_params()["n_threads"] == 1 and free.get_params()["n_threads"] is None
+    with pytest.warns(Warning):  # 5 epochs: scikit-learn's ConvergenceWarning
+        free.fit(X, y)
+    with pytest.warns(Warning):
+        pinned.fit(X, y)
+    assert pinned.model_.n_threads == 1 and free.model_.n_threads is None
+    np.testing.assert_allclose(pinned.predict(X), free.predict(X), rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="n_threads"):
+        getattr(sk, cls)(n_threads=0).fit(X, y)

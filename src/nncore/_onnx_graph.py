@@ -15,13 +15,13 @@ from typing import Any, Protocol
 import numpy as np
 from onnx import NodeProto, TensorProto, ValueInfoProto, helper, numpy_helper
 
-from nncore.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from nncore.losses import MSE, BinaryCrossEntropy, PoissonDeviance, SoftmaxCrossEntropy
 
 #: nncore activation -> ONNX operator (identity emits nothing; leaky_relu: see activation).
 OPERATORS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax",
              "leaky_relu": "LeakyRelu"}
 #: The losses ``export`` knows the link and labels of (and None: the outputs only).
-EXPORTED_LOSSES = (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy)
+EXPORTED_LOSSES = (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy, PoissonDeviance)
 #: The symbolic batch dimension of the input and the outputs.
 BATCH = "N"
 
@@ -53,6 +53,8 @@ def activation(emit: Emitter, x: str, name: str, slope: float, dtype: np.dtype,
     """
     if name == "identity":
         return x
+    if name == "exp":  # the Poisson loss's link (predict = exp of the outputs)
+        return emit.node("Exp", [x], "exp")
     if name == "softmax":
         return emit.node("Softmax", [x], "softmax", axis=-1)
     if name == "sigmoid" and output:
@@ -159,7 +161,9 @@ def sequential_graph(model: Any, raw_outputs: bool
 
     Classifiers (``SoftmaxCrossEntropy``, ``BinaryCrossEntropy``) output ``label``
     (``predict``) and ``probabilities`` (``predict_proba``), plus ``outputs``
-    (``predict_outputs``) with ``raw_outputs``; other models output ``outputs``.
+    (``predict_outputs``) with ``raw_outputs``; ``PoissonDeviance`` models output
+    ``predictions`` (``predict``: ``exp`` of the outputs), plus ``outputs`` with
+    ``raw_outputs``; other models output ``outputs``.
     """
     dtype, loss, prep = model.dtype, model.loss, model.preprocessing
     elem = helper.np_dtype_to_tensor_dtype(dtype)
@@ -199,7 +203,11 @@ def sequential_graph(model: Any, raw_outputs: bool
         two_columns = isinstance(loss, BinaryCrossEntropy) and k == 1
         results += [(label, "label", label_type, [BATCH] if one_label else [BATCH, k]),
                     (proba, "probabilities", elem, [BATCH, 2 if two_columns else k])]
-    if raw_outputs or loss is None or not loss.is_classifier:
+    if isinstance(loss, PoissonDeviance):  # predict: exp(outputs), the expected counts
+        results.append((activation(g, out, "exp", 0.0, dtype), "predictions", elem,
+                        [BATCH, k]))
+    if raw_outputs or loss is None or not (loss.is_classifier or isinstance(loss,
+                                                                           PoissonDeviance)):
         results.append((out, "outputs", elem, [BATCH, k]))
     outputs = []
     for tensor, name, type_, shape in results:  # distinct tensors, each made by a node

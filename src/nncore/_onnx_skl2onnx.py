@@ -38,7 +38,7 @@ ALIASES = {MLPClassifier: "NncoreMLPClassifier", MLPRegressor: "NncoreMLPRegress
 CLASSIFIER_OPTIONS = {"zipmap": [True, False, "columns"], "output_class_labels": [False, True],
                       "nocl": [True, False]}
 #: scikit-learn's output activation -> nncore's link.
-_LINKS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+_LINKS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity", "exp": "exp"}
 
 
 class _SklEmitter:

@@ -140,6 +140,7 @@ class _BaseMLP(BaseEstimator):
                              Options(Real, {np.inf})],
         "dtype": [StrOptions({"float32", "float64"}), None],
         "backend": [StrOptions({"auto", "cython", "numpy"}), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -151,7 +152,8 @@ class _BaseMLP(BaseEstimator):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
-                 dtype: str | None = None, backend: str | None = None) -> None:
+                 dtype: str | None = None, backend: str | None = None,
+                 n_threads: int | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -176,6 +178,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.backend = backend
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ subclass hooks
     _is_regressor: ClassVar[bool] = False
@@ -284,6 +287,7 @@ class _BaseMLP(BaseEstimator):
                 "warm_start/partial_fit: hidden_layer_sizes, activation and the number of "
                 f"outputs must stay those of the fitted model ({self.model_!r})")
         self.out_activation_ = out_activation
+        self.model_.n_threads = self.n_threads  # as set now (set_params between fits)
         self._grad_scale, self._loss_scale = _SCALES[loss.name](n_outputs)
         if self.early_stopping:
             X, targets, val = self._split(X, targets, rs)

@@ -68,6 +68,11 @@ _PARAMETERS = """
     backend : {"auto", "cython", "numpy"} or None, default=None
         nncore's addition: the kernel backend; None reads ``NNCORE_BACKEND`` (default
         "auto").
+    n_threads : int or None, default=None
+        nncore's addition: BLAS threads during ``fit``, ``partial_fit`` and ``predict*``
+        (``Sequential(n_threads=...)``: set per call, restored after). None leaves the BLAS
+        default. Give each worker 1 when several share the cores (``GridSearchCV(n_jobs=
+        ...)``, Dask): BLAS threads that spin against each other can cost 10x and more.
 """
 
 #: The regressor's first parameter (scikit-learn >= 1.7).

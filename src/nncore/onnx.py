@@ -94,7 +94,8 @@ def export(model: Sequential, path: str | os.PathLike[str] | None = None, *,
         The ai.onnx opset, from ``MIN_OPSET`` (13) to the newest the installed onnx
         knows. The IR version is the oldest that holds it, for older runtimes.
     raw_outputs : bool, default=False
-        Classifiers: also output ``outputs`` (``predict_outputs``, the logits).
+        Classifiers and Poisson models: also output ``outputs`` (``predict_outputs``: the
+        logits, or the log of the expected counts).
 
     Returns
     -------
@@ -106,6 +107,8 @@ def export(model: Sequential, path: str | os.PathLike[str] | None = None, *,
           dtype, strings as ONNX strings; shape ``[N]``, or ``[N, k]`` for ``k > 1``
           binary units) and ``probabilities`` (``predict_proba``: the softmax, or
           ``[1 - p, p]`` for one sigmoid unit, the sigmoids for several);
+        - a ``PoissonDeviance`` model: ``predictions`` (``predict``, ``exp`` of the
+          outputs, ``[N, n_outputs]``);
         - an ``MSE`` model or one without a loss: ``outputs`` (``predict_outputs``,
           ``[N, n_outputs]``, the target scaling undone; ``predict`` of one output is
           its column 0).

@@ -247,7 +247,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
-                 dtype: str | None = None, backend: str | None = None) -> None:
+                 dtype: str | None = None, backend: str | None = None,
+                 n_threads: int | None = None) -> None:
         # scikit-learn's order: loss first, then the two other positional parameters
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha,
@@ -257,7 +258,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            dtype=dtype, backend=backend)
+            dtype=dtype, backend=backend, n_threads=n_threads)
         self.loss = loss
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
