@@ -2,10 +2,12 @@
 
 The interface (``System``, ``Trainer``, ``Net``) and nncore's own system live in the
 package (``nncore.cli._bench_workloads``), which ``nncore bench`` uses too; the other systems
-live here, outside the installed package, so that nncore never imports PyTorch or
-scikit-learn to benchmark. Every system trains the same network from the same initial
-weights ``[(W, b), ...]`` (``W`` of shape ``(n_in, n_out)``), in the same batch order,
-with plain SGD. torch and scikit-learn are imported only when their system is used.
+live here, outside the installed package, so that nncore never imports PyTorch,
+scikit-learn, ONNX Runtime or JAX to benchmark (the last two in ``onnx_system.py`` and
+``jax_system.py``). Every system trains the same network from the same initial weights
+``[(W, b), ...]`` (``W`` of shape ``(n_in, n_out)``), in the same batch order, with plain
+SGD, and predicts with them; ONNX Runtime only predicts. The optional libraries are
+imported only when their system is used.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from bench.jax_system import JaxSystem
+from bench.onnx_system import OnnxRuntimeSystem
 from nncore.cli._bench_workloads import Net, NncoreSystem, System, Trainer, Weights
 
 #: How to get the optional systems.
-INSTALL_HINT = 'pip install ".[compare]" (scikit-learn, torch==2.13.0, CPU build)'
+INSTALL_HINT = ('pip install ".[compare]" (scikit-learn, torch==2.13.0 CPU build, onnx, '
+                'onnxruntime, jax CPU)')
+
+#: The modules an optional system needs, by system name.
+MODULES = {"torch": ("torch",), "sklearn": ("sklearn.neural_network",),
+           "onnxruntime": ("onnx", "onnxruntime"), "jax": ("jax",)}
 
 
 # ---------------------------------------------------------------------- plain NumPy
@@ -156,6 +165,7 @@ class _TorchTrainer:
 
         self.model, self.net = model, net
         Xt = torch.from_numpy(X)
+        self.loss_fn: Any
         if net.loss == "binary":
             yt = torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
             self.loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -245,7 +255,7 @@ class _SklearnTrainer:
 def make_systems() -> dict[str, System]:
     """All systems by name, in table order."""
     systems: list[System] = [NncoreSystem("cython"), NncoreSystem("numpy"), NumpyLoopSystem(),
-                             TorchSystem(), SklearnSystem()]
+                             TorchSystem(), SklearnSystem(), OnnxRuntimeSystem(), JaxSystem()]
     return {s.name: s for s in systems}
 
 
@@ -259,11 +269,9 @@ def unavailable(name: str) -> str | None:
         from nncore.backends import _IMPORT_ERROR, HAS_KERNELS
 
         return None if HAS_KERNELS else f"nncore.backends._kernels not importable ({_IMPORT_ERROR})"
-    module = {"torch": "torch", "sklearn": "sklearn.neural_network"}.get(name)
-    if module is None:
-        return None
-    try:
-        __import__(module)
-    except ImportError as exc:
-        return f"{module} not importable ({exc}); {INSTALL_HINT}"
+    for module in MODULES.get(name, ()):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            return f"{module} not importable ({exc}); {INSTALL_HINT}"
     return None

@@ -1,6 +1,7 @@
 """The benchmark code keeps working: every case and workload runs once at a tiny size, and
-``bench/compare.py`` (nncore beside a NumPy loop, scikit-learn and PyTorch when installed)
-runs on the quick sizes, as the README says to run it."""
+``bench/compare.py`` (nncore beside a NumPy loop, and scikit-learn, PyTorch, ONNX Runtime
+and JAX when installed) runs on the quick sizes, as the README says to run it. That the
+systems compute the same things is tests/test_bench_systems.py."""
 
 from __future__ import annotations
 
@@ -65,13 +66,14 @@ def test_compare_runs_on_every_install():
 def test_compare_quick_report():
     """Every system importable here (torch only if installed), every workload, as text."""
     systems = ["nncore-cython", "nncore-numpy", "numpy-loop"] + [
-        name for name, module in (("torch", "torch"), ("sklearn", "sklearn"))
+        name for name, module in (("torch", "torch"), ("sklearn", "sklearn"),
+                                  ("onnxruntime", "onnxruntime"), ("jax", "jax"))
         if _importable(module)]
     proc = _compare("--quick", "--repeats", "1", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("nncore ") and "threads: 1 for every system" in out
-    for key in ("W1", "W2", "W3", "W4"):
+    for key in ("W1", "W2", "W3", "W4", "W5"):
         assert f"### {key}:" in out
     for name in systems:
         assert f"| {name} |" in out
@@ -79,6 +81,11 @@ def test_compare_quick_report():
     assert "| sgemm floor |" in out and "nncore-cython W1 = " in out
     if "torch" not in systems:
         assert "skipped torch: torch not importable" in out
+    if "onnxruntime" in systems:
+        assert "onnxruntime: not applicable (inference only" in out
+    else:
+        assert "skipped onnxruntime: " in out and 'pip install ".[compare]"' in out
+    assert "epoch losses" in out
 
 
 def test_compare_rejects_unknown_system():

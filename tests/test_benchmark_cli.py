@@ -47,13 +47,17 @@ def test_bench_quick_json():
     assert report["nncore"]["kernels"] and report["nncore"]["simd"]
     assert report["blas"] and all("internal_api" in pool for pool in report["blas"])
     results = report["results"]
-    assert {r["workload"] for r in results} == {"W1", "W2", "W3", "W4"}
+    assert {r["workload"] for r in results} == {"W1", "W2", "W3", "W4", "W5"}
     for r in results:
         assert r["seconds"] > 0 and all(t > 0 for t in r["runs"])
         assert 0 < r["min_seconds"] <= r["seconds"] and "other_cpus" in r
         assert r["ratio_to_reference"] > 0
-        assert ("per_call_us" if r["workload"] == "W3" else "per_step_us") in r
-    for key in ("W1", "W2", "W3"):
+        assert ("per_call_us" if r["workload"] in ("W3", "W5") else "per_step_us") in r
+        assert ("per_row_us" in r) == (r["workload"] == "W5")
+    w5 = [r for r in results if r["workload"] == "W5"]
+    assert all(r["rows"] == 2_000 and r["per_row_us"] == pytest.approx(r["per_call_us"] / 2_000)
+               for r in w5)
+    for key in ("W1", "W2", "W3", "W5"):
         assert sorted((r["system"], r["threads"]) for r in results if r["workload"] == key) == [
             ("nncore-cython", 1), ("nncore-cython", 2), ("nncore-numpy", 1), ("nncore-numpy", 2)]
     floor = [r for r in results if r["workload"] == "W4"]
@@ -69,13 +73,14 @@ def test_bench_quick_json():
 
 def test_bench_numpy_backend_report():
     """The text report, on the backend every install has; ends with the comparison hint."""
-    proc = _run("--quick", "--backends", "numpy", "--workloads", "W2,W3", "--threads", "1",
+    proc = _run("--quick", "--backends", "numpy", "--workloads", "W2,W3,W5", "--threads", "1",
                 "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith(f"nncore {nncore.__version__}")
     assert "thread pools (threadpoolctl):" in out and "threads=" in out
     assert "### W2" in out and "### W3" in out and "### W1" not in out
+    assert "### W5: predict_proba on 100,000 rows" in out and "| µs / row |" in out
     assert "| nncore-numpy | 1 |" in out and "1.00x (reference)" in out
     assert out.rstrip().endswith(COMPARE_HINT)
 
@@ -122,10 +127,11 @@ def test_package_imports_neither_torch_nor_sklearn_for_benchmarking():
     assert not offenders
 
 
-def test_info_and_bench_modules_load_neither_torch_nor_sklearn():
+def test_info_and_bench_modules_load_no_comparison_system():
     code = ("import sys, nncore.cli._bench, nncore.cli\n"
             "nncore.cli.info_text()\n"
-            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'sklearn', 'onnx', 'onnxruntime', 'jax')"
+            " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.strip() == "[]"

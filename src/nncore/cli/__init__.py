@@ -89,11 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "thread count, with the environment (versions, SIMD level, BLAS "
                        "library, threads). W1: one epoch 784-256-128-10 on 60,000 rows; W2: "
                        "10,000 tiny SGD steps; W3: 10,000 single-row predict_proba calls; W4: "
-                       "W1's GEMMs alone (the floor). Prints Markdown tables, or JSON. The "
-                       "comparison with NumPy, PyTorch and scikit-learn is bench/compare.py "
-                       "in a source checkout.")
-    p.add_argument("--workloads", default="W1,W2,W3,W4", metavar="W1,W2,...",
-                   help="comma-separated workloads (default: all four)")
+                       "W1's GEMMs alone (the floor); W5: predict_proba on 100,000 rows in "
+                       "one call. Prints Markdown tables, or JSON. The comparison with NumPy, "
+                       "PyTorch, scikit-learn, ONNX Runtime and JAX is bench/compare.py in a "
+                       "source checkout.")
+    p.add_argument("--workloads", default="W1,W2,W3,W4,W5", metavar="W1,W2,...",
+                   help="comma-separated workloads (default: all five)")
     p.add_argument("--backends", default="cython,numpy", metavar="NAME,...",
                    help="comma-separated backends (default: cython,numpy; one not installed "
                    "is skipped)")

@@ -2,12 +2,14 @@
 
 Times nncore's backends (Cython kernels, NumPy) on the workloads of
 ``nncore.cli._bench_workloads`` (W1: a 784-256-128-10 training epoch, W2: 10,000 tiny SGD
-steps, W3: 10,000 single-row predictions, W4: W1's GEMMs alone, the floor), once per
+steps, W3: 10,000 single-row predictions, W4: W1's GEMMs alone, the floor, W5: one
+prediction on 100,000 rows), once per
 BLAS thread count (by default the current one and 1: on a busy machine, OpenBLAS's
 spinning threads can make the default many times slower), and prints the environment
-with the tables. The comparison with other systems (a NumPy loop, PyTorch, scikit-learn)
-is ``bench/compare.py`` in a source checkout, so that the installed package imports
-neither of them; it uses this module's tables (``add_ratios``, ``markdown_table``).
+with the tables. The comparison with other systems (a NumPy loop, PyTorch, scikit-learn,
+ONNX Runtime, JAX) is ``bench/compare.py`` in a source checkout, so that the installed
+package imports none of them; it uses this module's tables (``add_ratios``,
+``markdown_table``).
 """
 
 from __future__ import annotations
@@ -34,23 +36,25 @@ from nncore.cli._environment import blas_threads, environment, format_environmen
 BACKENDS = ("cython", "numpy")
 
 #: The last line of the report: where the comparison with other systems went.
-COMPARE_HINT = ("To compare nncore with a plain NumPy loop, PyTorch and scikit-learn, run "
-                "from a source checkout of nncore: "
+COMPARE_HINT = ("To compare nncore with a plain NumPy loop, PyTorch, scikit-learn, ONNX "
+                "Runtime and JAX, run from a source checkout of nncore: "
                 "pip install \".[compare]\" && python bench/compare.py")
 
 
 # ---------------------------------------------- tables (bench/compare.py uses them too)
-def add_ratios(results: list[Row], reference: str) -> None:
+def add_ratios(results: list[Row], reference: str, same_threads: bool = False) -> None:
     """Set ``ratio_to_reference`` on every row: its seconds over the ``reference``
-    system's on the same workload at the first thread count measured; for a floor row,
-    over the reference's W1 at the same threads, with ``reference_x_floor`` the inverse.
+    system's on the same workload at the first thread setting measured (``same_threads``:
+    at the row's own); for a floor row, over the reference's W1 at the same threads, with
+    ``reference_x_floor`` the inverse.
     """
     first = results[0]["threads"] if results else None
     ref = {(r["workload"], r["threads"]): r["seconds"] for r in results
            if r["system"] == reference}
     for r in results:
         floor = r["system"] == FLOOR
-        base = ref.get(("W1", r["threads"]) if floor else (r["workload"], first))
+        threads = r["threads"] if same_threads else first
+        base = ref.get(("W1", r["threads"]) if floor else (r["workload"], threads))
         r["ratio_to_reference"] = r["seconds"] / base if base else None
         if floor and base:
             r["reference_x_floor"] = base / r["seconds"]
@@ -78,13 +82,13 @@ def markdown_table(work: Workload, rows: list[Row], labels: Sequence[tuple[str, 
     """
     train = work.kind == "train"
     stat = f"min of {FLOOR_RUNS}" if work.kind == "floor" else f"median of {len(rows[0]['runs'])}"
-    unit = "µs / call" if work.kind == "predict" else "µs / step"
+    unit = f"µs / {work.unit}"
     head = " | ".join(h for h, _ in labels)
     lines = [f"| {head} | seconds ({stat}) | min | {unit} | vs {reference} |"
              + (" epoch loss |" if train else ""),
              "|" + "---|" * len(labels) + "---:|---:|---:|---|" + ("---:|" if train else "")]
     for r in rows:
-        per = r.get("per_call_us", r.get("per_step_us"))
+        per = r.get("per_row_us", r.get("per_call_us", r.get("per_step_us")))
         cells = [str(r[key]) for _, key in labels]
         cells += [f"{r['seconds']:.3f}", f"{r['min_seconds']:.3f}", f"{per:.1f}",
                   ratio_text(r, reference)] + ([f"{r['loss']:.4f}"] if train else [])
@@ -138,7 +142,7 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
     Parameters
     ----------
     workloads : sequence of str
-        Keys of ``WORKLOADS`` ("W1".."W4"). W4, the GEMM floor, needs the Cython kernels.
+        Keys of ``WORKLOADS`` ("W1".."W5"). W4, the GEMM floor, needs the Cython kernels.
     backends : sequence of {"cython", "numpy"}
         Backends to time; one that is not installed is skipped (listed under ``"skipped"``).
     threads : sequence of int, optional
@@ -248,7 +252,7 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
     return "\n".join([*lines, "", COMPARE_HINT])
 
 
-def main(workloads: str = "W1,W2,W3,W4", backends: str = ",".join(BACKENDS),
+def main(workloads: str = ",".join(WORKLOADS), backends: str = ",".join(BACKENDS),
          threads: str | None = None, repeats: int = 3, small: bool = False,
          as_json: bool = False, json_out: str | None = None) -> int:
     """Entry point of ``nncore bench``: run, then print tables (or JSON); exit status."""

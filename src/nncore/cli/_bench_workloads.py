@@ -1,19 +1,23 @@
 """The workloads of ``nncore bench`` and how they are timed and reported.
 
 Shared by ``nncore.cli._bench`` (nncore's backends and thread settings, installed) and
-``bench/compare.py`` (nncore beside a NumPy loop, PyTorch and scikit-learn, from a
-checkout), so both time the same work the same way; the tables are
+``bench/compare.py`` (nncore beside a NumPy loop, PyTorch, scikit-learn, ONNX Runtime and
+JAX, from a checkout), so both time the same work the same way; the tables are
 ``nncore.cli._bench``'s. Workloads:
 
 * W1 -- one epoch of SGD, 60,000 x 784 float32, 784 -> 256 -> 128 -> 10 ReLU, batch 128;
 * W2 -- 10,000 SGD steps of a tiny 2 -> 16 -> 16 -> 1 tanh network, batch 32;
 * W3 -- 10,000 single-row ``predict_proba`` calls on W1's network;
-* W4 -- the floor of W1: its 8 GEMMs per batch alone, through ``get_ops("cython").gemm``.
+* W4 -- the floor of W1: its 8 GEMMs per batch alone, through ``get_ops("cython").gemm``;
+* W5 -- one ``predict_proba`` call on 100,000 rows on W1's network (batch scoring).
 
 A *system* trains and runs a ``Net`` from given initial weights ``[(W, b), ...]``, ``W``
 of shape ``(n_in, n_out)``: ``trainer(net, X, y)`` returns a ``Trainer`` (``reset(weights)``,
 then ``run(rows)``: one epoch of plain SGD over the first ``rows`` samples in order,
 returning the mean loss) and ``predictor(net, weights)`` a ``predict_proba`` function.
+A system that does not train (``trains = False``: ONNX Runtime) is timed on the predict
+workloads only. ``n_threads`` is the thread setting the harness gives a system before it
+asks for a trainer or predictor: a count, or None for the library's own default.
 """
 
 from __future__ import annotations
@@ -76,8 +80,9 @@ class Net:
 class Workload:
     """A benchmark: what runs (``kind``), on which network, how much of it.
 
-    ``kind`` is "train" (one epoch over ``n_samples``), "predict" (``calls``
-    single-row calls) or "floor" (W1's matrix products alone).
+    ``kind`` is "train" (one epoch over ``n_samples``), "predict" (``calls`` calls of
+    ``predict_proba`` on ``rows`` rows each: W3 10,000 calls of one row, W5 one call of
+    100,000 rows) or "floor" (W1's matrix products alone).
     """
 
     key: str
@@ -86,6 +91,12 @@ class Workload:
     net: Net
     n_samples: int
     calls: int = 0
+    rows: int = 1
+
+    @property
+    def unit(self) -> str:
+        """What the per-item time of the tables is per: "step", "call" or "row"."""
+        return "step" if self.kind != "predict" else "call" if self.rows == 1 else "row"
 
 
 W1_NET = Net(sizes=(784, 256, 128, 10), activation="relu", loss="softmax", batch_size=128)
@@ -100,13 +111,16 @@ WORKLOADS = {
                    "W1's network", "predict", W1_NET, 10_000, calls=10_000),
     "W4": Workload("W4", "the floor of W1: its 8 sgemm calls per batch (forward 3, dW 3, "
                    "dX 2) over 469 batches, nothing else", "floor", W1_NET, 60_000),
+    "W5": Workload("W5", "predict_proba on 100,000 rows x 784 float32 in one call, W1's "
+                   "network", "predict", W1_NET, 100_000, calls=1, rows=100_000),
 }
 
 
 def quick(workload: Workload) -> Workload:
     """A much smaller version of ``workload`` for a smoke test (``--quick``)."""
-    n = {"W1": 2_048, "W2": 6_400, "W3": 500, "W4": 2_048}[workload.key]
-    return replace(workload, n_samples=n, calls=min(workload.calls, n))
+    n = {"W1": 2_048, "W2": 6_400, "W3": 500, "W4": 2_048, "W5": 2_000}[workload.key]
+    return replace(workload, n_samples=n, calls=min(workload.calls, n),
+                   rows=min(workload.rows, n))
 
 
 # ---------------------------------------------------------------------- systems
@@ -126,6 +140,10 @@ class System:
 
     #: Name on the command line and in the tables.
     name = "system"
+    #: False for an inference-only system: the training workloads do not apply to it.
+    trains = True
+    #: Threads the next trainer or predictor uses (None: the library's default).
+    n_threads: int | None = None
 
     def version(self) -> str:
         """Version of the library that does the work."""
@@ -136,12 +154,13 @@ class System:
         raise NotImplementedError
 
     def predictor(self, net: Net, weights: Weights) -> Callable[[np.ndarray], Any]:
-        """``f(x)``: class probabilities of a (1, n_features) float32 row."""
+        """``f(x)``: class probabilities of the rows of ``x`` ((n, n_features) float32)."""
         raise NotImplementedError
 
 
 class NncoreSystem(System):
-    """``nncore.Sequential`` with the given backend, trained by ``model.fit``."""
+    """``nncore.Sequential`` with the given backend, trained by ``model.fit``; a thread
+    count becomes ``Sequential(n_threads=...)``."""
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
@@ -158,7 +177,8 @@ class NncoreSystem(System):
         loss = nncore.BinaryCrossEntropy() if net.loss == "binary" else nncore.SoftmaxCrossEntropy()
         layers = [nncore.Dense(n, net.activation) for n in net.sizes[1:-1]]
         model = nncore.Sequential([*layers, nncore.Dense(net.sizes[-1])], dtype="float32",
-                                  backend=self.backend, seed=0, loss=loss)
+                                  backend=self.backend, seed=0, loss=loss,
+                                  n_threads=self.n_threads)
         model.build(net.sizes[0])
         if weights is not None:
             model.set_weights(weights)
@@ -253,16 +273,23 @@ def time_training(system: System, net: Net, X: np.ndarray, y: np.ndarray,
 
 
 def time_predict(system: System, net: Net, X: np.ndarray, weights: Weights, calls: int,
-                 repeats: int) -> list[float]:
-    """Seconds of ``calls`` single-row predictions (rows of ``X`` in turn), per repeat."""
+                 repeats: int, rows: int = 1) -> list[float]:
+    """Seconds of ``calls`` predictions per repeat: of one row each (the rows of ``X`` in
+    turn; 100 calls to warm up), or of ``rows`` rows each (the first ``rows`` of ``X``,
+    C-contiguous; one call to warm up: allocators, caches, a JIT's compilation)."""
     predict = system.predictor(net, weights)
-    rows = [X[i % len(X):i % len(X) + 1] for i in range(calls)]
+    if rows == 1:
+        inputs = [X[i % len(X):i % len(X) + 1] for i in range(calls)]
+        warm_up = inputs[:100]
+    else:
+        inputs = [np.ascontiguousarray(X[:rows])] * calls
+        warm_up = inputs[:1]
 
     def loop() -> None:
-        for x in rows:
+        for x in inputs:
             predict(x)
 
-    for x in rows[:100]:
+    for x in warm_up:
         predict(x)
     return [_timed(loop)[0] for _ in range(repeats)]
 
@@ -326,8 +353,9 @@ def measure(work: Workload, name: str, system: System | None, X: np.ndarray, y: 
 
     The row has ``workload``, ``system``, ``version``, ``seconds`` (median of ``repeats``
     runs; the floor: minimum of ``FLOOR_RUNS``), ``statistic``, ``runs``, ``min_seconds``,
-    ``per_step_us`` (and ``steps``) or ``per_call_us``, the epoch's mean ``loss``
-    (training), and ``other_cpus``: CPUs kept busy by other processes meanwhile.
+    ``per_step_us`` (and ``steps``) or ``per_call_us`` (and ``rows`` per call, and
+    ``per_row_us`` when more than one), the epoch's mean ``loss`` (training), and
+    ``other_cpus``: CPUs kept busy by other processes meanwhile.
     """
     row: Row = {"workload": work.key, "system": name}
     before = _cpu_snapshot()
@@ -337,7 +365,8 @@ def measure(work: Workload, name: str, system: System | None, X: np.ndarray, y: 
         times, stat = time_floor(work.net, X, weights), "min"
         row["version"] = f"scipy {scipy.__version__} cython_blas"
     elif work.kind == "predict":
-        times, stat = time_predict(system, work.net, X, weights, work.calls, repeats), "median"
+        times = time_predict(system, work.net, X, weights, work.calls, repeats, work.rows)
+        stat = "median"
     else:
         times, row["loss"] = time_training(system, work.net, X, y, weights, repeats)
         stat = "median"
@@ -346,7 +375,9 @@ def measure(work: Workload, name: str, system: System | None, X: np.ndarray, y: 
     row.update(seconds=seconds, statistic=stat, runs=times, min_seconds=min(times),
                other_cpus=_other_cpus(before))
     if work.kind == "predict":
-        row["per_call_us"] = 1e6 * seconds / work.calls
+        row.update(rows=work.rows, per_call_us=1e6 * seconds / work.calls)
+        if work.rows > 1:
+            row["per_row_us"] = 1e6 * seconds / (work.calls * work.rows)
     else:
         row["steps"] = steps = -(-work.n_samples // work.net.batch_size)
         row["per_step_us"] = 1e6 * seconds / steps
