@@ -49,17 +49,16 @@ def test_every_predictor_gives_nncores_probabilities(rows):
     expected = _probabilities("nncore-numpy", SOFTMAX, X)
     assert expected.shape == (rows, 5)
     names = _systems(*(n for n in SYSTEMS if n != "nncore-numpy"))
-    assert {"nncore-numpy", "numpy-loop"} <= {*names, "nncore-numpy"}
+    assert {"nncore-numpy", "numpy-loop", "onnxruntime"} <= {*names, "nncore-numpy"}
     for name in names:
         got = _probabilities(name, SOFTMAX, X)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("name", ["onnxruntime", "jax"])
+# onnxruntime comes with the test extras (``onnx``); jax only with ``compare``.
+@pytest.mark.parametrize("name", _systems("onnxruntime", "jax"))
 def test_binary_predictor_gives_both_columns(name):
     """Like nncore's predict_proba with one output unit: ``[1 - p, p]``."""
-    if unavailable(name):
-        pytest.skip(unavailable(name))
     X = make_data(BINARY, 9, seed=2)[0]
     expected = _probabilities("nncore-numpy", BINARY, X)
     np.testing.assert_allclose(_probabilities(name, BINARY, X), expected, rtol=1e-5,
@@ -92,8 +91,7 @@ def test_onnxruntime_does_not_train():
 
 
 def test_onnxruntime_threads_reach_the_session():
-    if unavailable("onnxruntime"):
-        pytest.skip(unavailable("onnxruntime"))
+    assert unavailable("onnxruntime") is None, "onnxruntime comes with the onnx extra"
     system = make_systems()["onnxruntime"]
     weights = init_weights(SOFTMAX)
     assert system.session(SOFTMAX, weights).get_session_options().intra_op_num_threads == 0
