@@ -104,8 +104,13 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
     enum { VW = NN_GV_BYTES / (int)sizeof(T), RB = 4 };                                    \
     const ptrdiff_t np = (n + VW - 1) / VW * VW, nv = np / VW;                              \
     ptrdiff_t i0, j0, p, r, c;                                                              \
-    /* op(B), rows padded with zeros to whole vectors */                                    \
-    if (tb) {                                                                               \
+    /* op(B), rows padded with zeros to whole vectors, unless B's rows already are */      \
+    const T* bsrc = bt;                                                                     \
+    ptrdiff_t ldp = np;                                                                     \
+    if (!tb && n == np) {                                                                   \
+        bsrc = B;                                                                           \
+        ldp = ldb;                                                                          \
+    } else if (tb) {                                                                        \
         for (p = 0; p < k; p++)                                                             \
             for (c = 0; c < n; c++)                                                         \
                 bt[p * np + c] = B[c * ldb + p];                                            \
@@ -114,14 +119,14 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
             for (c = 0; c < n; c++)                                                         \
                 bt[p * np + c] = B[p * ldb + c];                                            \
     }                                                                                       \
-    for (p = 0; p < k && np > n; p++)                                                       \
+    for (p = 0; p < k && np > n && bsrc == bt; p++)                                         \
         for (c = n; c < np; c++)                                                            \
             bt[p * np + c] = 0;                                                             \
     /* op(A)[i, p] = A[i * sa + p * sp] */                                                  \
     const ptrdiff_t sa = ta ? 1 : lda, sp = ta ? lda : 1;                                   \
     for (j0 = 0; j0 < nv; j0 += 2) {                                                        \
         const ptrdiff_t w = n - j0 * VW < 2 * VW ? n - j0 * VW : 2 * VW; /* C columns */    \
-        const T* bp = bt + j0 * VW;                                                         \
+        const T* bp = bsrc + j0 * VW;                                                       \
         for (i0 = 0; i0 < m; i0 += RB) {                                                    \
             const ptrdiff_t rows = m - i0 < RB ? m - i0 : RB;                               \
             /* rows past m repeat the last row: computed, never stored */                   \
@@ -134,8 +139,8 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
             if (j0 + 1 < nv) {                                                              \
                 for (p = 0; p < k; p++) {                                                   \
                     VT b0, b1;                                                              \
-                    memcpy(&b0, bp + p * np, sizeof b0);                                    \
-                    memcpy(&b1, bp + p * np + VW, sizeof b1);                               \
+                    memcpy(&b0, bp + p * ldp, sizeof b0);                                   \
+                    memcpy(&b1, bp + p * ldp + VW, sizeof b1);                              \
                     const T x0 = a0[p * sp], x1 = a1[p * sp], x2 = a2[p * sp],              \
                             x3 = a3[p * sp];                                                \
                     c00 += x0 * b0; c01 += x0 * b1;                                         \
@@ -146,7 +151,7 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
             } else {                                                                        \
                 for (p = 0; p < k; p++) {                                                   \
                     VT b0;                                                                  \
-                    memcpy(&b0, bp + p * np, sizeof b0);                                    \
+                    memcpy(&b0, bp + p * ldp, sizeof b0);                                   \
                     c00 += a0[p * sp] * b0;                                                 \
                     c10 += a1[p * sp] * b0;                                                 \
                     c20 += a2[p * sp] * b0;                                                 \
@@ -155,14 +160,23 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
             }                                                                               \
             VT cv[RB][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};                \
             for (r = 0; r < rows; r++) {                                                    \
-                const T* o = (const T*)cv[r];                                               \
                 T* cr = C + (i0 + r) * ldc + j0 * VW;                                       \
-                if (beta == 0)                                                              \
-                    for (c = 0; c < w; c++)                                                 \
-                        cr[c] = alpha * o[c];                                               \
-                else                                                                        \
-                    for (c = 0; c < w; c++)                                                 \
-                        cr[c] = alpha * o[c] + beta * cr[c];                                \
+                for (ptrdiff_t v = 0; v < 2 && v * VW < w; v++) {                           \
+                    VT o = alpha * cv[r][v];                                                \
+                    if (v * VW + VW <= w) { /* a whole vector of C */                       \
+                        if (beta != 0) {                                                    \
+                            VT old;                                                         \
+                            memcpy(&old, cr + v * VW, sizeof old);                          \
+                            o += beta * old;                                                \
+                        }                                                                   \
+                        memcpy(cr + v * VW, &o, sizeof o);                                  \
+                    } else { /* the last w - v VW columns, one lane each */                 \
+                        const T* ol = (const T*)&o;                                         \
+                        for (c = v * VW; c < w; c++)                                        \
+                            cr[c] = beta == 0 ? ol[c - v * VW]                              \
+                                              : ol[c - v * VW] + beta * cr[c];              \
+                    }                                                                       \
+                }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
