@@ -48,9 +48,11 @@
  *   coefficients) and how they were generated.
  * - _vmath_scalar.h: the one-element math every instance inlines (e^y, log1p, float64
  *   exp/log1p, one-lane tanh), with its error bounds.
- * - _vmath_body.h: the loops, a template compiled once per level (NN_LEVEL, NN_SFX,
- *   NN_ATTR); no include guard, on purpose.
- * setup.py lists all four in the extension's depends (an edit to any rebuilds); MANIFEST.in
+ * - _vmath_body.h: the float32 loops, a template compiled once per level (NN_LEVEL,
+ *   NN_SFX, NN_ATTR); no include guard, on purpose.
+ * - _vmath_body64.h: the float64 loops, the same kind of template, AVX2 and AVX-512 only.
+ * - _gemv_body.h: the one-row products, the same kind of template, every level.
+ * setup.py lists them all in the extension's depends (an edit to any rebuilds); MANIFEST.in
  * ships them in the sdist.
  */
 #ifndef NN_VMATH_H
@@ -97,7 +99,8 @@
 #include "_vmath_scalar.h"
 
 /* ------------------------------------------------------------ kernel instances */
-/* _vmath_body.h once per level: NN_SFX names its functions, NN_ATTR is their target. */
+/* The bodies once per level: NN_SFX names their functions, NN_ATTR is their target
+ * (_vmath_body64.h at the FMA levels only). */
 #define NN_LEVEL 1
 #define NN_SFX(name) name##_generic
 #define NN_ATTR
@@ -111,6 +114,7 @@
 #define NN_SFX(name) name##_avx2
 #define NN_ATTR __attribute__((target("avx2,fma")))
 #include "_vmath_body.h"
+#include "_vmath_body64.h"
 #include "_gemv_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
@@ -119,6 +123,7 @@
 #define NN_SFX(name) name##_avx512
 #define NN_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #include "_vmath_body.h"
+#include "_vmath_body64.h"
 #include "_gemv_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
