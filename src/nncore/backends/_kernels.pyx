@@ -31,7 +31,7 @@
 
 from cython cimport floating
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, tanh, tanhf
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -67,6 +67,31 @@ cdef extern from "_vmath.h" nogil:
                         Py_ssize_t* nz)
     void nn_vm_gemv_f64(const double* x, const double* W, double* y, Py_ssize_t k,
                         Py_ssize_t n, Py_ssize_t* nz)
+    # the backward and optimizer loops (_update_body.h), at this CPU's level; the results
+    # equal the former Cython loops' bit for bit (same expressions, no FMA contraction)
+    enum:
+        NN_ACT_IDENTITY
+        NN_ACT_RELU
+        NN_ACT_LEAKY_RELU
+        NN_ACT_SIGMOID
+        NN_ACT_TANH
+        NN_ACT_SOFTMAX
+    void nn_vm_act_backward_f32(const float* dY, const float* Y, float* dZ, double* acc,
+                                Py_ssize_t n, Py_ssize_t d, int act, float slope)
+    void nn_vm_act_backward_f64(const double* dY, const double* Y, double* dZ, double* acc,
+                                Py_ssize_t n, Py_ssize_t d, int act, double slope)
+    void nn_vm_col_sum_f32(const float* X, double* acc, Py_ssize_t n, Py_ssize_t d)
+    void nn_vm_col_sum_f64(const double* X, double* acc, Py_ssize_t n, Py_ssize_t d)
+    void nn_vm_sgd_f32(float* w, const float* g, float* v, Py_ssize_t n, float lr, float mu,
+                       bint nesterov, float wd)
+    void nn_vm_sgd_f64(double* w, const double* g, double* v, Py_ssize_t n, double lr,
+                       double mu, bint nesterov, double wd)
+    void nn_vm_adam_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
+                        float lr, float b1, float b2, float c1, float c2, float eps,
+                        float wd, float keep)
+    void nn_vm_adam_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
+                        double lr, double b1, double b2, double c1, double c2, double eps,
+                        double wd, double keep)
 
 # The instruction set those kernels run with: "avx512", "avx2" or "generic"
 # (NNCORE_SIMD=generic|avx2 caps it; read once, here, at import).
@@ -137,7 +162,10 @@ def _check_codes():
         LOSSES: {"mse": LOSS_MSE, "softmax_xent": LOSS_XENT, "sigmoid_bce": LOSS_BCE},
         OPTIMIZERS: {"sgd": OPT_SGD, "adam": OPT_ADAM},
     }
-    for names, codes in enum.items():
+    # the loops of _update_body.h branch on _vmath.h's own copy of the activation codes
+    header = (NN_ACT_IDENTITY, NN_ACT_RELU, NN_ACT_LEAKY_RELU, NN_ACT_SIGMOID, NN_ACT_TANH,
+              NN_ACT_SOFTMAX)
+    for names, codes in (*enum.items(), (ACTIVATIONS, dict(zip(ACTIVATIONS, header)))):
         if {name: i for i, name in enumerate(names)} != codes:
             raise ImportError(f"nncore.backends._kernels: the codes {codes} differ from "
                               f"nncore.backends._codes {names}; rebuild the extension")

@@ -90,6 +90,25 @@
 #define NN_IVDEP
 #endif
 
+/* No FMA contraction in a function (_update_body.h): its results must equal, bit for bit,
+ * those of the same expressions rounded operation by operation, at every level. gcc takes
+ * it as a function attribute, clang as a pragma at the top of the body. */
+#if defined(__clang__)
+#define NN_EXACT_ATTR
+#define NN_EXACT_BODY _Pragma("clang fp contract(off)")
+#elif defined(__GNUC__)
+#define NN_EXACT_ATTR __attribute__((optimize("fp-contract=off")))
+#define NN_EXACT_BODY
+#else
+#define NN_EXACT_ATTR
+#define NN_EXACT_BODY
+#endif
+
+/* The activation codes (nncore.backends._codes.ACTIVATIONS; _kernels.pyx checks them at
+ * import). */
+enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMOID = 3,
+       NN_ACT_TANH = 4, NN_ACT_SOFTMAX = 5 };
+
 /* Partial sums / maxima are kept in NN_BLK lanes so that gcc vectorises the reductions
  * (it may not reorder a sequential floating-point sum by itself). */
 #define NN_BLK 16
@@ -100,12 +119,13 @@
 
 /* ------------------------------------------------------------ kernel instances */
 /* The bodies once per level: NN_SFX names their functions, NN_ATTR is their target
- * (_vmath_body64.h at the FMA levels only). */
+ * (_vmath_body64.h at the FMA levels only; _update_body.h once per float type). */
 #define NN_LEVEL 1
 #define NN_SFX(name) name##_generic
 #define NN_ATTR
 #include "_vmath_body.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -116,6 +136,7 @@
 #include "_vmath_body.h"
 #include "_vmath_body64.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -125,6 +146,7 @@
 #include "_vmath_body.h"
 #include "_vmath_body64.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -145,6 +167,16 @@ typedef void (*nn_vm_gemv32_fn)(const float*, const float*, float*, ptrdiff_t, p
                                 ptrdiff_t*);
 typedef void (*nn_vm_gemv64_fn)(const double*, const double*, double*, ptrdiff_t, ptrdiff_t,
                                 ptrdiff_t*);
+#define NN_VM_UPDATE_TYPES(T, N)                                                        \
+    typedef void (*nn_vm_act_backward##N##_fn)(const T*, const T*, T*, double*, ptrdiff_t,  \
+                                               ptrdiff_t, int, T);                         \
+    typedef void (*nn_vm_col_sum##N##_fn)(const T*, double*, ptrdiff_t, ptrdiff_t);        \
+    typedef void (*nn_vm_sgd##N##_fn)(T*, const T*, T*, ptrdiff_t, T, T, int, T);           \
+    typedef void (*nn_vm_adam##N##_fn)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, \
+                                       T);
+NN_VM_UPDATE_TYPES(float, 32)
+NN_VM_UPDATE_TYPES(double, 64)
+#undef NN_VM_UPDATE_TYPES
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
@@ -157,10 +189,22 @@ static struct {
     /* one-row products (_gemv_body.h), every level */
     nn_vm_gemv32_fn gemv32;
     nn_vm_gemv64_fn gemv64;
+    /* backward and optimizer loops (_update_body.h), every level, both types */
+    nn_vm_act_backward32_fn act_backward32;
+    nn_vm_act_backward64_fn act_backward64;
+    nn_vm_col_sum32_fn col_sum32;
+    nn_vm_col_sum64_fn col_sum64;
+    nn_vm_sgd32_fn sgd32;
+    nn_vm_sgd64_fn sgd64;
+    nn_vm_adam32_fn adam32;
+    nn_vm_adam64_fn adam64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
            nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL,
-           nn_vm_gemv32_generic, nn_vm_gemv64_generic, "generic"};
+           nn_vm_gemv32_generic, nn_vm_gemv64_generic, nn_vm_act_backward32_generic,
+           nn_vm_act_backward64_generic, nn_vm_col_sum32_generic, nn_vm_col_sum64_generic,
+           nn_vm_sgd32_generic, nn_vm_sgd64_generic, nn_vm_adam32_generic,
+           nn_vm_adam64_generic, "generic"};
 
 #define NN_VM_SET(sfx, name)                                                            \
     do {                                                                                \
@@ -171,6 +215,14 @@ static struct {
         nn_vm.sigmoid_bce = nn_vm_sigmoid_bce_##sfx;                                    \
         nn_vm.gemv32 = nn_vm_gemv32_##sfx;                                              \
         nn_vm.gemv64 = nn_vm_gemv64_##sfx;                                              \
+        nn_vm.act_backward32 = nn_vm_act_backward32_##sfx;                              \
+        nn_vm.act_backward64 = nn_vm_act_backward64_##sfx;                              \
+        nn_vm.col_sum32 = nn_vm_col_sum32_##sfx;                                        \
+        nn_vm.col_sum64 = nn_vm_col_sum64_##sfx;                                        \
+        nn_vm.sgd32 = nn_vm_sgd32_##sfx;                                                \
+        nn_vm.sgd64 = nn_vm_sgd64_##sfx;                                                \
+        nn_vm.adam32 = nn_vm_adam32_##sfx;                                              \
+        nn_vm.adam64 = nn_vm_adam64_##sfx;                                              \
         nn_vm.isa = name;                                                               \
     } while (0)
 #define NN_VM_SET64(sfx)                                                                \
@@ -265,5 +317,24 @@ static inline void nn_vm_gemv_f32(const float* x, const float* W, float* y, ptrd
 static inline void nn_vm_gemv_f64(const double* x, const double* W, double* y, ptrdiff_t k,
                                   ptrdiff_t n, ptrdiff_t* nz)
 { nn_vm.gemv64(x, W, y, k, n, nz); }
+
+/* Backward and optimizer loops (_update_body.h): the Cython loops' results, bit for bit.
+ * dZ may be dY; acc (may be NULL) gets the column sums of dZ. */
+#define NN_VM_UPDATE_ENTRIES(T, N)                                                          \
+    static inline void nn_vm_act_backward_f##N(const T* dY, const T* Y, T* dZ, double* acc, \
+                                               ptrdiff_t n, ptrdiff_t d, int act, T slope) \
+    { nn_vm.act_backward##N(dY, Y, dZ, acc, n, d, act, slope); }                           \
+    static inline void nn_vm_col_sum_f##N(const T* X, double* acc, ptrdiff_t n,            \
+                                          ptrdiff_t d)                                      \
+    { nn_vm.col_sum##N(X, acc, n, d); }                                                     \
+    static inline void nn_vm_sgd_f##N(T* w, const T* g, T* v, ptrdiff_t n, T lr, T mu,     \
+                                      int nesterov, T wd)                                   \
+    { nn_vm.sgd##N(w, g, v, n, lr, mu, nesterov, wd); }                                     \
+    static inline void nn_vm_adam_f##N(T* w, const T* g, T* m, T* v, ptrdiff_t n, T lr,    \
+                                       T b1, T b2, T c1, T c2, T eps, T wd, T keep)         \
+    { nn_vm.adam##N(w, g, m, v, n, lr, b1, b2, c1, c2, eps, wd, keep); }
+NN_VM_UPDATE_ENTRIES(float, 32)
+NN_VM_UPDATE_ENTRIES(double, 64)
+#undef NN_VM_UPDATE_ENTRIES
 
 #endif /* NN_VMATH_H */
