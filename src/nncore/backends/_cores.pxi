@@ -105,8 +105,10 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
         if act == ACT_SOFTMAX:
             nn_vm_bias_softmax_f32(Z, b, out, n, d)
             return
-    else:  # float64: vectorised exp where the CPU has AVX2 (else the loops below)
+    else:  # float64: vectorised exp and tanh where the CPU has AVX2 (else the loops below)
         if act == ACT_SIGMOID and nn_vm_bias_sigmoid_f64(Z, b, out, n, d):
+            return
+        if act == ACT_TANH and nn_vm_bias_tanh_f64(Z, b, out, n, d):
             return
         if act == ACT_SOFTMAX and nn_vm_bias_softmax_f64(Z, b, out, n, d):
             return

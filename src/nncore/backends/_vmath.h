@@ -1,5 +1,6 @@
-/* _vmath.h -- vectorisable float32 kernels for nncore's exp-based activations and losses:
- * the interface and run-time dispatch (the other three _vmath_*.h are its parts, below).
+/* _vmath.h -- nncore's vectorised kernels: exp/log1p/tanh-based activations and losses
+ * (float32, and float64 at AVX2/AVX-512), one-row products, the backward and optimizer
+ * loops; the interface and run-time dispatch (the other headers are its parts, below).
  *
  * Why: the Cython loops called scalar libm expf/tanhf/log1pf, which gcc cannot vectorise
  * without -ffast-math (forbidden: it turns on flush-to-zero for the whole process), so
@@ -11,8 +12,9 @@
  * float64 must stay exact: its sigmoid, softmax and losses come here only at the AVX2 and
  * AVX-512 levels, with glibc's own exp algorithm (<= 1 ulp from libm, bit-identical on
  * [-512, 0]) and a log1p within 0.7 ulp (see "float64 exp and log1p" in
- * _vmath_scalar.h); float64 tanh and the generic level keep the libm loops of
- * _kernels.pyx.
+ * _vmath_scalar.h); its tanh too, within 0.55 ulp of the exact value (a polynomial below
+ * 1/4, 1 - 2/(e^2x + 1) in double-double above; libm's tanh is 2.2 ulp off at worst on
+ * the same sweep); the generic level keeps the libm loops of _cores.pxi.
  *
  * Accuracy (tested in tests/test_vmath.py, bound 2e-7 relative, float32 results):
  * - exp-based kernels (sigmoid, softmax, softmax_xent, sigmoid_bce) work in DOUBLE lanes:
@@ -42,16 +44,19 @@
  * The files, split by role (all in src/nncore; only this one is included by _kernels.pyx,
  * through `cdef extern from "_vmath.h"`, and the others refuse to be included alone):
  * - _vmath.h (this file): the interface. Common macros, the kernel instances (it includes
- *   _vmath_body.h once per level), the dispatch table, nn_vm_init (the run-time pick,
+ *   the bodies once per level), the dispatch table, nn_vm_init (the run-time pick,
  *   NNCORE_SIMD) and the nn_vm_* entry points _kernels.pyx calls.
  * - _vmath_tables.h: the lookup tables (glibc's 2^(i/128) table for float64 exp, the tanh
  *   coefficients) and how they were generated.
  * - _vmath_scalar.h: the one-element math every instance inlines (e^y, log1p, float64
- *   exp/log1p, one-lane tanh), with its error bounds.
+ *   exp/log1p/tanh, one-lane float32 tanh), with its error bounds.
  * - _vmath_body.h: the float32 loops, a template compiled once per level (NN_LEVEL,
  *   NN_SFX, NN_ATTR); no include guard, on purpose.
  * - _vmath_body64.h: the float64 loops, the same kind of template, AVX2 and AVX-512 only.
  * - _gemv_body.h: the one-row products, the same kind of template, every level.
+ * - _update_body.h: the activation backward (with the bias gradient), column sums, SGD and
+ *   Adam loops, the same kind of template, every level, float32 and float64; their results
+ *   are the former Cython loops' bit for bit (no FMA contraction: NN_EXACT_ATTR).
  * setup.py lists them all in the extension's depends (an edit to any rebuilds); MANIFEST.in
  * ships them in the sdist.
  */
@@ -183,7 +188,7 @@ static struct {
     nn_vm_xent_fn softmax_xent;
     nn_vm_bce_fn sigmoid_bce;
     /* float64: NULL at the generic level (the Cython loops with libm run instead) */
-    nn_vm_bias_act64_fn bias_sigmoid64, bias_softmax64;
+    nn_vm_bias_act64_fn bias_sigmoid64, bias_tanh64, bias_softmax64;
     nn_vm_xent64_fn softmax_xent64;
     nn_vm_bce64_fn sigmoid_bce64;
     /* one-row products (_gemv_body.h), every level */
@@ -200,7 +205,7 @@ static struct {
     nn_vm_adam64_fn adam64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
-           nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL,
+           nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL, NULL,
            nn_vm_gemv32_generic, nn_vm_gemv64_generic, nn_vm_act_backward32_generic,
            nn_vm_act_backward64_generic, nn_vm_col_sum32_generic, nn_vm_col_sum64_generic,
            nn_vm_sgd32_generic, nn_vm_sgd64_generic, nn_vm_adam32_generic,
@@ -228,6 +233,7 @@ static struct {
 #define NN_VM_SET64(sfx)                                                                \
     do {                                                                                \
         nn_vm.bias_sigmoid64 = nn_vm_bias_sigmoid64_##sfx;                              \
+        nn_vm.bias_tanh64 = nn_vm_bias_tanh64_##sfx;                                    \
         nn_vm.bias_softmax64 = nn_vm_bias_softmax64_##sfx;                              \
         nn_vm.softmax_xent64 = nn_vm_softmax_xent64_##sfx;                              \
         nn_vm.sigmoid_bce64 = nn_vm_sigmoid_bce64_##sfx;                                \
@@ -246,7 +252,7 @@ static const char* nn_vm_init(void)
             cap = 2;
     }
     NN_VM_SET(generic, "generic");
-    nn_vm.bias_sigmoid64 = nn_vm.bias_softmax64 = NULL;
+    nn_vm.bias_sigmoid64 = nn_vm.bias_tanh64 = nn_vm.bias_softmax64 = NULL;
     nn_vm.softmax_xent64 = NULL;
     nn_vm.sigmoid_bce64 = NULL;
 #if NN_VM_X86
@@ -293,6 +299,14 @@ static inline int nn_vm_bias_sigmoid_f64(const double* Z, const double* b, doubl
     if (nn_vm.bias_sigmoid64 == NULL)
         return 0;
     nn_vm.bias_sigmoid64(Z, b, out, n, d);
+    return 1;
+}
+static inline int nn_vm_bias_tanh_f64(const double* Z, const double* b, double* out,
+                                      ptrdiff_t n, ptrdiff_t d)
+{
+    if (nn_vm.bias_tanh64 == NULL)
+        return 0;
+    nn_vm.bias_tanh64(Z, b, out, n, d);
     return 1;
 }
 static inline int nn_vm_bias_softmax_f64(const double* Z, const double* b, double* out,

@@ -1,6 +1,5 @@
-/* _vmath_body64.h -- the float64 loops of nncore's vector math (sigmoid, softmax,
- * softmax_xent, sigmoid_bce, tanh), written once and compiled for the AVX2 and AVX-512
- * levels.
+/* _vmath_body64.h -- the float64 loops of nncore's vector math (sigmoid, tanh, softmax,
+ * softmax_xent, sigmoid_bce), written once and compiled for the AVX2 and AVX-512 levels.
  *
  * Included by: _vmath.h only, at NN_LEVEL 2 (AVX2+FMA) and 3 (AVX-512), right after
  * _vmath_body.h and with the same NN_LEVEL, NN_SFX and NN_ATTR (see there); no include
@@ -19,7 +18,8 @@
 /* ---- float64 (AVX2 and AVX-512 instances; the generic level leaves float64 to the
  * Cython loops). Same formulas as those loops, libm's exp and log1p replaced by
  * nn_vm_exp64 / nn_vm_log1p64. A row (a block, for BCE) whose exp arguments leave
- * [-700, 0], or that holds a NaN, is done with libm exactly as the Cython loop did. */
+ * [-700, 0], or that holds a NaN, is done with libm exactly as the Cython loop did.
+ * tanh is nn_vm_tanh64 (_vmath_scalar.h) everywhere, within 0.55 ulp. */
 #define NN_VM_F64_LO (-700.0)
 
 NN_ATTR static double NN_SFX(nn_vm_max64)(const double* v, ptrdiff_t d)
@@ -94,6 +94,20 @@ NN_ATTR static void NN_SFX(nn_vm_bias_sigmoid64)(const double* Z, const double* 
                 o[j] = (v >= 0 ? 1.0 : e) / (1.0 + e);
             }
         }
+    }
+}
+
+/* out = tanh(Z + b): nn_vm_tanh64 is branchless and within 0.55 ulp over the whole
+ * range (no libm fallback needed: NaN and +-inf take the same path). */
+NN_ATTR static void NN_SFX(nn_vm_bias_tanh64)(const double* Z, const double* b, double* out,
+                                              ptrdiff_t n, ptrdiff_t d)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const double* z = Z + i * d;
+        double* o = out + i * d;
+        NN_IVDEP
+        for (ptrdiff_t j = 0; j < d; j++)
+            o[j] = nn_vm_tanh64(z[j] + b[j]);
     }
 }
 
