@@ -151,10 +151,11 @@ class Ops(PlanMethods):
             Slope of leaky_relu, as in the forward pass.
         """
         op = "act_backward"
-        # the usual case (_checks.usual) needs only the shapes checked
-        if not ((_checks.usual(dY, Y, dZ) if db is None else _checks.usual(dY, Y, dZ, db))
-                and Y.ndim == 2 and dY.shape == Y.shape and dZ.shape == Y.shape
-                and (db is None or db.shape == (Y.shape[1],))):
+        # the usual case (_checks.usual): shapes, and no output is another argument
+        if not ((_checks.usual(dY, Y, dZ) and dZ is not Y if db is None else
+                 _checks.usual(dY, Y, dZ, db) and dZ is not Y and db is not dY
+                 and db is not Y and db is not dZ and db.shape == (Y.shape[1],))
+                and Y.ndim == 2 and dY.shape == Y.shape and dZ.shape == Y.shape):
             arrays: dict[str, Any] = {"dY": (dY, 2), "Y": (Y, 2), "dZ": (dZ, 2)}
             if db is not None:
                 arrays["db"] = (db, 1)
@@ -182,7 +183,8 @@ class Ops(PlanMethods):
             OUT. Must not overlap ``X``.
         """
         op = "col_sum"
-        if not (_checks.usual(X, out) and X.ndim == 2 and out.shape == (X.shape[1],)):
+        if not (_checks.usual(X, out) and X is not out and X.ndim == 2
+                and out.shape == (X.shape[1],)):
             _checks.floats(op, ("out",), X=(X, 2), out=(out, 1))
             _checks.shape(op, "out", out, (X.shape[1],))
             _checks.no_alias(op, "out", out, "X", X, allow_same=False)
@@ -301,8 +303,8 @@ class Ops(PlanMethods):
             Default: all of ``w``.
         """
         op = "sgd_update"
-        if not (_checks.usual(w, g, v) and w.ndim == 1 and g.shape == w.shape
-                and v.shape == w.shape):
+        if not (_checks.usual(w, g, v) and w is not g and w is not v and v is not g
+                and w.ndim == 1 and g.shape == w.shape and v.shape == w.shape):
             _checks.floats(op, ("w", "v"), w=(w, 1), g=(g, 1), v=(v, 1))
             _checks.shape(op, "g", g, w.shape)
             _checks.shape(op, "v", v, w.shape)
@@ -365,8 +367,9 @@ class Ops(PlanMethods):
             Decay applies to ``w[:n_decay]``. Default: all of ``w``.
         """
         op = "adam_update"
-        if not (_checks.usual(w, g, m, v) and w.ndim == 1 and g.shape == w.shape
-                and m.shape == w.shape and v.shape == w.shape):
+        if not (_checks.usual(w, g, m, v) and w is not g and w is not m and w is not v
+                and m is not g and v is not g and m is not v and w.ndim == 1
+                and g.shape == w.shape and m.shape == w.shape and v.shape == w.shape):
             _checks.floats(op, ("w", "m", "v"), w=(w, 1), g=(g, 1), m=(m, 1), v=(v, 1))
             for name, x in (("g", g), ("m", m), ("v", v)):
                 _checks.shape(op, name, x, w.shape)
