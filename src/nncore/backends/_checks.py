@@ -8,12 +8,39 @@ type, same message.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 LABEL_DTYPE = np.dtype(np.int64)
+_F32, _F64 = FLOAT_DTYPES
+# ndarray.flags.num bits (NumPy's C API values): C_CONTIGUOUS | OWNDATA | WRITEABLE
+_USUAL = 0x0001 | 0x0004 | 0x0400
+
+
+def usual(*arrays: Any) -> bool:
+    """The common case of an ``Ops`` method's arrays, recognised cheaply (~0.15 us each).
+
+    True when every array is a plain ``numpy.ndarray`` (not a subclass) with the same float
+    dtype object, C-contiguous, writeable and owning its memory. Then every rule of
+    ``floats`` holds for them, and memory NumPy allocated for one array (``owndata``) is no
+    other array's: two of them overlap only if they are the same object, so the caller's
+    ``no_alias`` rules reduce to ``is not`` tests (the caller makes them, with ndim and
+    shapes). False means only "not this case" (a view, a read-only input, ...): the caller
+    then runs the full checks, which raise the precise error or pass. Nothing passes that
+    the full checks would reject; those cost 3-10 us per call (``numpy.may_share_memory``
+    alone is 0.3 us a pair), which was most of a small kernel's time.
+    """
+    first = arrays[0]
+    dtype = first.dtype if type(first) is np.ndarray else None
+    if dtype is not _F32 and dtype is not _F64:
+        return False
+    for x in arrays:
+        if type(x) is not np.ndarray or x.dtype is not dtype or x.flags.num & _USUAL != _USUAL:
+            return False
+    return True
 
 
 def _array(op: str, name: str, x: Any, ndim: int) -> np.ndarray:
@@ -39,15 +66,18 @@ def floats(op: str, out_names: tuple[str, ...] = (), **arrays: tuple[Any, int]) 
     first = ""
     for name, (x, ndim) in arrays.items():
         _array(op, name, x, ndim)
-        if x.dtype not in FLOAT_DTYPES:
+        dt = x.dtype
+        if dt is dtype:  # the usual case: the same dtype object as the first array's
+            pass
+        elif dt not in FLOAT_DTYPES:
             raise TypeError(
-                f"{op}: argument '{name}' must have dtype float32 or float64, got {x.dtype}"
+                f"{op}: argument '{name}' must have dtype float32 or float64, got {dt}"
             )
-        if dtype is None:
-            dtype, first = x.dtype, name
-        elif x.dtype != dtype:
+        elif dtype is None:
+            dtype, first = dt, name
+        elif dt != dtype:
             raise TypeError(
-                f"{op}: argument '{name}' has dtype {x.dtype}, expected {dtype} like '{first}'"
+                f"{op}: argument '{name}' has dtype {dt}, expected {dtype} like '{first}'"
             )
         if name in out_names and not x.flags.writeable:
             raise ValueError(f"{op}: output argument '{name}' is read-only")
@@ -95,7 +125,7 @@ def number(op: str, name: str, value: Any, low: float | None = None,
         raise TypeError(
             f"{_prefix(op)}argument '{name}' must be a real number, got {plain(value)!r}"
         ) from None
-    if not np.isfinite(v):
+    if not math.isfinite(v):  # v is a Python float: as np.isfinite, 20x cheaper
         raise ValueError(f"{_prefix(op)}argument '{name}' must be finite, got {v}")
     if low is not None and v < low:
         raise ValueError(f"{_prefix(op)}argument '{name}' must be >= {low}, got {v}")

@@ -17,13 +17,6 @@ cdef inline floating _log1p(floating x) noexcept nogil:
         return log1p(x)
 
 
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
         return tanhf(x)
@@ -135,8 +128,10 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
         if act == ACT_SOFTMAX:
             nn_vm_bias_softmax_f32(Z, b, out, n, d)
             return
-    else:  # float64: vectorised exp where the CPU has AVX2 (else the loops below)
+    else:  # float64: vectorised exp and tanh where the CPU has AVX2 (else the loops below)
         if act == ACT_SIGMOID and nn_vm_bias_sigmoid_f64(Z, b, out, n, d):
+            return
+        if act == ACT_TANH and nn_vm_bias_tanh_f64(Z, b, out, n, d):
             return
         if act == ACT_SOFTMAX and nn_vm_bias_softmax_f64(Z, b, out, n, d):
             return
@@ -176,63 +171,26 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
                 o[j] = <floating>(o[j] / s)
 
 
-cdef void _act_backward(const floating* dY, const floating* Y, floating* dZ, double* acc,
-                        Py_ssize_t n, Py_ssize_t d, int act, floating slope) noexcept nogil:
+cdef inline void _act_backward(const floating* dY, const floating* Y, floating* dZ,
+                               double* acc, Py_ssize_t n, Py_ssize_t d, int act,
+                               floating slope) noexcept nogil:
     """dZ = act' * dY from the output Y (dZ may be dY); acc (if not NULL) = column sums.
 
-    The column sums are taken row by row while the row of dZ is still in L1.
+    The column sums are taken row by row while the row of dZ is still in L1; the loops are
+    _update_body.h's, at the CPU's instruction-set level (_vmath.h).
     """
-    cdef Py_ssize_t i, j
-    cdef const floating* dy
-    cdef const floating* y
-    cdef floating* dz
-    cdef floating one = 1, zero = 0
-    cdef double s
-    if acc != NULL:
-        for j in range(d):
-            acc[j] = 0
-    if d == 0:
-        return
-    for i in range(n):
-        dy = dY + i * d
-        y = Y + i * d
-        dz = dZ + i * d
-        if act == ACT_IDENTITY:
-            if dz != dy:
-                for j in range(d):
-                    dz[j] = dy[j]
-        elif act == ACT_RELU:
-            for j in range(d):
-                # A select of two floating constants, then a multiply: gcc if-converts
-                # and vectorises this (a bool (y > 0) cast left a branch in the loop).
-                dz[j] = dy[j] * (one if y[j] > 0 else zero)
-        elif act == ACT_LEAKY_RELU:
-            for j in range(d):
-                dz[j] = dy[j] * (1 if y[j] > 0 else slope)
-        elif act == ACT_SIGMOID:
-            for j in range(d):
-                dz[j] = dy[j] * y[j] * (1 - y[j])
-        elif act == ACT_TANH:
-            for j in range(d):
-                dz[j] = dy[j] * (1 - y[j] * y[j])
-        else:
-            s = 0
-            for j in range(d):
-                s += dy[j] * y[j]
-            for j in range(d):
-                dz[j] = <floating>(y[j] * (dy[j] - s))
-        if acc != NULL:
-            for j in range(d):
-                acc[j] += dz[j]
+    if floating is float:
+        nn_vm_act_backward_f32(dY, Y, dZ, acc, n, d, act, slope)
+    else:
+        nn_vm_act_backward_f64(dY, Y, dZ, acc, n, d, act, slope)
 
 
-cdef void _col_sum(const floating* X, double* acc, Py_ssize_t n, Py_ssize_t d) noexcept nogil:
-    cdef Py_ssize_t i, j
-    for j in range(d):
-        acc[j] = 0
-    for i in range(n):
-        for j in range(d):
-            acc[j] += X[i * d + j]
+cdef inline void _col_sum(const floating* X, double* acc, Py_ssize_t n,
+                          Py_ssize_t d) noexcept nogil:
+    if floating is float:
+        nn_vm_col_sum_f32(X, acc, n, d)
+    else:
+        nn_vm_col_sum_f64(X, acc, n, d)
 
 
 cdef double _softmax_xent(const floating* Z, const int64_t* labels, floating* dZ,
@@ -324,40 +282,24 @@ cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t 
     return total
 
 
-cdef void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n, floating lr,
-               floating mu, bint nesterov, floating wd) noexcept nogil:
-    # wd == 0 takes loops without the decay term: 0 * w would turn an inf weight into NaN.
-    cdef Py_ssize_t i
-    cdef floating gi, vi
-    if mu == 0:
-        if wd == 0:
-            for i in range(n):
-                w[i] = w[i] - lr * g[i]
-        else:
-            for i in range(n):
-                w[i] = w[i] - lr * (g[i] + wd * w[i])
+cdef inline void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n,
+                      floating lr, floating mu, bint nesterov, floating wd) noexcept nogil:
+    # _update_body.h: wd == 0 takes loops without the decay term (0 * inf would be NaN).
+    if floating is float:
+        nn_vm_sgd_f32(w, g, v, n, lr, mu, nesterov, wd)
     else:
-        for i in range(n):
-            gi = g[i] + wd * w[i] if wd != 0 else g[i]
-            vi = mu * v[i] + gi
-            v[i] = vi
-            w[i] = w[i] - lr * ((gi + mu * vi) if nesterov else vi)
+        nn_vm_sgd_f64(w, g, v, n, lr, mu, nesterov, wd)
 
 
-cdef void _adam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n,
-                floating lr, floating b1, floating b2, floating c1, floating c2,
-                floating eps, floating wd, floating keep) noexcept nogil:
+cdef inline void _adam(floating* w, const floating* g, floating* m, floating* v,
+                       Py_ssize_t n, floating lr, floating b1, floating b2, floating c1,
+                       floating c2, floating eps, floating wd,
+                       floating keep) noexcept nogil:
     # c1 = 1 - b1 and c2 = 1 - b2 come rounded once from double (not 1 - float(b)).
-    cdef Py_ssize_t i
-    cdef floating gi, mi, vi, wi
-    for i in range(n):
-        wi = w[i] * keep
-        gi = g[i] + wd * wi if wd != 0 else g[i]
-        mi = b1 * m[i] + c1 * gi
-        vi = b2 * v[i] + c2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        w[i] = wi - lr * mi / (_sqrt(vi) + eps)
+    if floating is float:
+        nn_vm_adam_f32(w, g, m, v, n, lr, b1, b2, c1, c2, eps, wd, keep)
+    else:
+        nn_vm_adam_f64(w, g, m, v, n, lr, b1, b2, c1, c2, eps, wd, keep)
 
 
 cdef void _sgd_split(floating* w, const floating* g, floating* v, Py_ssize_t n,

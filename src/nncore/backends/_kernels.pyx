@@ -31,7 +31,7 @@
 
 from cython cimport floating
 from cpython.exc cimport PyErr_CheckSignals
-from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, tanh, tanhf
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -40,8 +40,9 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 # exp/tanh/log1p kernels that vectorise (libm's scalar expf/tanhf do not), compiled for
 # generic x86-64, AVX2 and AVX-512 and picked at import. float32: error <= 2e-7 relative;
-# float64 (AVX2/AVX-512 only, else the loops below): libm's own exp algorithm, <= 1 ulp.
-# Tested in tests/test_vmath.py; see the note in _vmath.h.
+# float64 (AVX2/AVX-512 only, else the loops below): libm's own exp algorithm, <= 1 ulp;
+# tanh within 0.55 ulp of the exact value. Tested in tests/test_vmath.py; see the note in
+# _vmath.h.
 cdef extern from "_vmath.h" nogil:
     const char* nn_vm_init()
     void nn_vm_bias_sigmoid_f32(const float* Z, const float* b, float* out, Py_ssize_t n,
@@ -57,6 +58,8 @@ cdef extern from "_vmath.h" nogil:
     bint nn_vm_have_f64()
     bint nn_vm_bias_sigmoid_f64(const double* Z, const double* b, double* out, Py_ssize_t n,
                                 Py_ssize_t d)
+    bint nn_vm_bias_tanh_f64(const double* Z, const double* b, double* out, Py_ssize_t n,
+                             Py_ssize_t d)
     bint nn_vm_bias_softmax_f64(const double* Z, const double* b, double* out, Py_ssize_t n,
                                 Py_ssize_t d)
     double nn_vm_softmax_xent_f64(const double* Z, const int64_t* labels, double* dZ,
@@ -75,6 +78,31 @@ cdef extern from "_vmath.h" nogil:
                         Py_ssize_t* nz)
     void nn_vm_gemv_f64(const double* x, const double* W, double* y, Py_ssize_t k,
                         Py_ssize_t n, Py_ssize_t* nz)
+    # the backward and optimizer loops (_update_body.h), at this CPU's level; the results
+    # equal the former Cython loops' bit for bit (same expressions, no FMA contraction)
+    enum:
+        NN_ACT_IDENTITY
+        NN_ACT_RELU
+        NN_ACT_LEAKY_RELU
+        NN_ACT_SIGMOID
+        NN_ACT_TANH
+        NN_ACT_SOFTMAX
+    void nn_vm_act_backward_f32(const float* dY, const float* Y, float* dZ, double* acc,
+                                Py_ssize_t n, Py_ssize_t d, int act, float slope)
+    void nn_vm_act_backward_f64(const double* dY, const double* Y, double* dZ, double* acc,
+                                Py_ssize_t n, Py_ssize_t d, int act, double slope)
+    void nn_vm_col_sum_f32(const float* X, double* acc, Py_ssize_t n, Py_ssize_t d)
+    void nn_vm_col_sum_f64(const double* X, double* acc, Py_ssize_t n, Py_ssize_t d)
+    void nn_vm_sgd_f32(float* w, const float* g, float* v, Py_ssize_t n, float lr, float mu,
+                       bint nesterov, float wd)
+    void nn_vm_sgd_f64(double* w, const double* g, double* v, Py_ssize_t n, double lr,
+                       double mu, bint nesterov, double wd)
+    void nn_vm_adam_f32(float* w, const float* g, float* m, float* v, Py_ssize_t n,
+                        float lr, float b1, float b2, float c1, float c2, float eps,
+                        float wd, float keep)
+    void nn_vm_adam_f64(double* w, const double* g, double* m, double* v, Py_ssize_t n,
+                        double lr, double b1, double b2, double c1, double c2, double eps,
+                        double wd, double keep)
 
 # The instruction set those kernels run with: "avx512", "avx2" or "generic"
 # (NNCORE_SIMD=generic|avx2 caps it; read once, here, at import).
@@ -150,7 +178,10 @@ def _check_codes():
                  "poisson": LOSS_POISSON},
         OPTIMIZERS: {"sgd": OPT_SGD, "adam": OPT_ADAM},
     }
-    for names, codes in enum.items():
+    # the loops of _update_body.h branch on _vmath.h's own copy of the activation codes
+    header = (NN_ACT_IDENTITY, NN_ACT_RELU, NN_ACT_LEAKY_RELU, NN_ACT_SIGMOID, NN_ACT_TANH,
+              NN_ACT_SOFTMAX)
+    for names, codes in (*enum.items(), (ACTIVATIONS, dict(zip(ACTIVATIONS, header)))):
         if {name: i for i, name in enumerate(names)} != codes:
             raise ImportError(f"nncore.backends._kernels: the codes {codes} differ from "
                               f"nncore.backends._codes {names}; rebuild the extension")

@@ -1,5 +1,6 @@
-/* _vmath.h -- vectorisable float32 kernels for nncore's exp-based activations and losses:
- * the interface and run-time dispatch (the other three _vmath_*.h are its parts, below).
+/* _vmath.h -- nncore's vectorised kernels: exp/log1p/tanh-based activations and losses
+ * (float32, and float64 at AVX2/AVX-512), one-row products, the backward and optimizer
+ * loops; the interface and run-time dispatch (the other headers are its parts, below).
  *
  * Why: the Cython loops called scalar libm expf/tanhf/log1pf, which gcc cannot vectorise
  * without -ffast-math (forbidden: it turns on flush-to-zero for the whole process), so
@@ -11,8 +12,9 @@
  * float64 must stay exact: its sigmoid, softmax and losses come here only at the AVX2 and
  * AVX-512 levels, with glibc's own exp algorithm (<= 1 ulp from libm, bit-identical on
  * [-512, 0]) and a log1p within 0.7 ulp (see "float64 exp and log1p" in
- * _vmath_scalar.h); float64 tanh and the generic level keep the libm loops of
- * _kernels.pyx.
+ * _vmath_scalar.h); its tanh too, within 0.55 ulp of the exact value (a polynomial below
+ * 1/4, 1 - 2/(e^2x + 1) in double-double above; libm's tanh is 2.2 ulp off at worst on
+ * the same sweep); the generic level keeps the libm loops of _cores.pxi.
  *
  * Accuracy (tested in tests/test_vmath.py, bound 2e-7 relative, float32 results):
  * - exp-based kernels (sigmoid, softmax, softmax_xent, sigmoid_bce) work in DOUBLE lanes:
@@ -42,15 +44,20 @@
  * The files, split by role (all in src/nncore; only this one is included by _kernels.pyx,
  * through `cdef extern from "_vmath.h"`, and the others refuse to be included alone):
  * - _vmath.h (this file): the interface. Common macros, the kernel instances (it includes
- *   _vmath_body.h once per level), the dispatch table, nn_vm_init (the run-time pick,
+ *   the bodies once per level), the dispatch table, nn_vm_init (the run-time pick,
  *   NNCORE_SIMD) and the nn_vm_* entry points _kernels.pyx calls.
  * - _vmath_tables.h: the lookup tables (glibc's 2^(i/128) table for float64 exp, the tanh
  *   coefficients) and how they were generated.
  * - _vmath_scalar.h: the one-element math every instance inlines (e^y, log1p, float64
- *   exp/log1p, one-lane tanh), with its error bounds.
- * - _vmath_body.h: the loops, a template compiled once per level (NN_LEVEL, NN_SFX,
- *   NN_ATTR); no include guard, on purpose.
- * setup.py lists all four in the extension's depends (an edit to any rebuilds); MANIFEST.in
+ *   exp/log1p/tanh, one-lane float32 tanh), with its error bounds.
+ * - _vmath_body.h: the float32 loops, a template compiled once per level (NN_LEVEL,
+ *   NN_SFX, NN_ATTR); no include guard, on purpose.
+ * - _vmath_body64.h: the float64 loops, the same kind of template, AVX2 and AVX-512 only.
+ * - _gemv_body.h: the one-row products, the same kind of template, every level.
+ * - _update_body.h: the activation backward (with the bias gradient), column sums, SGD and
+ *   Adam loops, the same kind of template, every level, float32 and float64; their results
+ *   are the former Cython loops' bit for bit (no FMA contraction: NN_EXACT_ATTR).
+ * setup.py lists them all in the extension's depends (an edit to any rebuilds); MANIFEST.in
  * ships them in the sdist.
  */
 #ifndef NN_VMATH_H
@@ -88,6 +95,25 @@
 #define NN_IVDEP
 #endif
 
+/* No FMA contraction in a function (_update_body.h): its results must equal, bit for bit,
+ * those of the same expressions rounded operation by operation, at every level. gcc takes
+ * it as a function attribute, clang as a pragma at the top of the body. */
+#if defined(__clang__)
+#define NN_EXACT_ATTR
+#define NN_EXACT_BODY _Pragma("clang fp contract(off)")
+#elif defined(__GNUC__)
+#define NN_EXACT_ATTR __attribute__((optimize("fp-contract=off")))
+#define NN_EXACT_BODY
+#else
+#define NN_EXACT_ATTR
+#define NN_EXACT_BODY
+#endif
+
+/* The activation codes (nncore.backends._codes.ACTIVATIONS; _kernels.pyx checks them at
+ * import). */
+enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMOID = 3,
+       NN_ACT_TANH = 4, NN_ACT_SOFTMAX = 5 };
+
 /* Partial sums / maxima are kept in NN_BLK lanes so that gcc vectorises the reductions
  * (it may not reorder a sequential floating-point sum by itself). */
 #define NN_BLK 16
@@ -97,12 +123,14 @@
 #include "_vmath_scalar.h"
 
 /* ------------------------------------------------------------ kernel instances */
-/* _vmath_body.h once per level: NN_SFX names its functions, NN_ATTR is their target. */
+/* The bodies once per level: NN_SFX names their functions, NN_ATTR is their target
+ * (_vmath_body64.h at the FMA levels only; _update_body.h once per float type). */
 #define NN_LEVEL 1
 #define NN_SFX(name) name##_generic
 #define NN_ATTR
 #include "_vmath_body.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -111,7 +139,9 @@
 #define NN_SFX(name) name##_avx2
 #define NN_ATTR __attribute__((target("avx2,fma")))
 #include "_vmath_body.h"
+#include "_vmath_body64.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -119,7 +149,9 @@
 #define NN_SFX(name) name##_avx512
 #define NN_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #include "_vmath_body.h"
+#include "_vmath_body64.h"
 #include "_gemv_body.h"
+#include "_update_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -146,13 +178,23 @@ typedef void (*nn_vm_gemm_small32_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t,
 typedef void (*nn_vm_gemm_small64_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t, double,
                                       const double*, ptrdiff_t, const double*, ptrdiff_t,
                                       double, double*, ptrdiff_t, double*);
+#define NN_VM_UPDATE_TYPES(T, N)                                                        \
+    typedef void (*nn_vm_act_backward##N##_fn)(const T*, const T*, T*, double*, ptrdiff_t,  \
+                                               ptrdiff_t, int, T);                         \
+    typedef void (*nn_vm_col_sum##N##_fn)(const T*, double*, ptrdiff_t, ptrdiff_t);        \
+    typedef void (*nn_vm_sgd##N##_fn)(T*, const T*, T*, ptrdiff_t, T, T, int, T);           \
+    typedef void (*nn_vm_adam##N##_fn)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, \
+                                       T);
+NN_VM_UPDATE_TYPES(float, 32)
+NN_VM_UPDATE_TYPES(double, 64)
+#undef NN_VM_UPDATE_TYPES
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
     nn_vm_xent_fn softmax_xent;
     nn_vm_bce_fn sigmoid_bce;
     /* float64: NULL at the generic level (the Cython loops with libm run instead) */
-    nn_vm_bias_act64_fn bias_sigmoid64, bias_softmax64;
+    nn_vm_bias_act64_fn bias_sigmoid64, bias_tanh64, bias_softmax64;
     nn_vm_xent64_fn softmax_xent64;
     nn_vm_bce64_fn sigmoid_bce64;
     /* one-row products (_gemv_body.h), every level */
@@ -160,11 +202,23 @@ static struct {
     nn_vm_gemv64_fn gemv64;
     nn_vm_gemm_small32_fn gemm_small32;
     nn_vm_gemm_small64_fn gemm_small64;
+    /* backward and optimizer loops (_update_body.h), every level, both types */
+    nn_vm_act_backward32_fn act_backward32;
+    nn_vm_act_backward64_fn act_backward64;
+    nn_vm_col_sum32_fn col_sum32;
+    nn_vm_col_sum64_fn col_sum64;
+    nn_vm_sgd32_fn sgd32;
+    nn_vm_sgd64_fn sgd64;
+    nn_vm_adam32_fn adam32;
+    nn_vm_adam64_fn adam64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
-           nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL,
+           nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL, NULL,
            nn_vm_gemv32_generic, nn_vm_gemv64_generic, nn_vm_gemm_small32_generic,
-           nn_vm_gemm_small64_generic, "generic"};
+           nn_vm_gemm_small64_generic, nn_vm_act_backward32_generic,
+           nn_vm_act_backward64_generic, nn_vm_col_sum32_generic, nn_vm_col_sum64_generic,
+           nn_vm_sgd32_generic, nn_vm_sgd64_generic, nn_vm_adam32_generic,
+           nn_vm_adam64_generic, "generic"};
 
 #define NN_VM_SET(sfx, name)                                                            \
     do {                                                                                \
@@ -177,11 +231,20 @@ static struct {
         nn_vm.gemv64 = nn_vm_gemv64_##sfx;                                              \
         nn_vm.gemm_small32 = nn_vm_gemm_small32_##sfx;                                  \
         nn_vm.gemm_small64 = nn_vm_gemm_small64_##sfx;                                  \
+        nn_vm.act_backward32 = nn_vm_act_backward32_##sfx;                              \
+        nn_vm.act_backward64 = nn_vm_act_backward64_##sfx;                              \
+        nn_vm.col_sum32 = nn_vm_col_sum32_##sfx;                                        \
+        nn_vm.col_sum64 = nn_vm_col_sum64_##sfx;                                        \
+        nn_vm.sgd32 = nn_vm_sgd32_##sfx;                                                \
+        nn_vm.sgd64 = nn_vm_sgd64_##sfx;                                                \
+        nn_vm.adam32 = nn_vm_adam32_##sfx;                                              \
+        nn_vm.adam64 = nn_vm_adam64_##sfx;                                              \
         nn_vm.isa = name;                                                               \
     } while (0)
 #define NN_VM_SET64(sfx)                                                                \
     do {                                                                                \
         nn_vm.bias_sigmoid64 = nn_vm_bias_sigmoid64_##sfx;                              \
+        nn_vm.bias_tanh64 = nn_vm_bias_tanh64_##sfx;                                    \
         nn_vm.bias_softmax64 = nn_vm_bias_softmax64_##sfx;                              \
         nn_vm.softmax_xent64 = nn_vm_softmax_xent64_##sfx;                              \
         nn_vm.sigmoid_bce64 = nn_vm_sigmoid_bce64_##sfx;                                \
@@ -200,7 +263,7 @@ static const char* nn_vm_init(void)
             cap = 2;
     }
     NN_VM_SET(generic, "generic");
-    nn_vm.bias_sigmoid64 = nn_vm.bias_softmax64 = NULL;
+    nn_vm.bias_sigmoid64 = nn_vm.bias_tanh64 = nn_vm.bias_softmax64 = NULL;
     nn_vm.softmax_xent64 = NULL;
     nn_vm.sigmoid_bce64 = NULL;
 #if NN_VM_X86
@@ -249,6 +312,14 @@ static inline int nn_vm_bias_sigmoid_f64(const double* Z, const double* b, doubl
     nn_vm.bias_sigmoid64(Z, b, out, n, d);
     return 1;
 }
+static inline int nn_vm_bias_tanh_f64(const double* Z, const double* b, double* out,
+                                      ptrdiff_t n, ptrdiff_t d)
+{
+    if (nn_vm.bias_tanh64 == NULL)
+        return 0;
+    nn_vm.bias_tanh64(Z, b, out, n, d);
+    return 1;
+}
 static inline int nn_vm_bias_softmax_f64(const double* Z, const double* b, double* out,
                                          ptrdiff_t n, ptrdiff_t d)
 {
@@ -283,5 +354,23 @@ static inline void nn_vm_gemm_small_f64(int ta, int tb, ptrdiff_t m, ptrdiff_t n
                                         const double* B, ptrdiff_t ldb, double beta,
                                         double* C, ptrdiff_t ldc, double* bt)
 { nn_vm.gemm_small64(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bt); }
+/* Backward and optimizer loops (_update_body.h): the Cython loops' results, bit for bit.
+ * dZ may be dY; acc (may be NULL) gets the column sums of dZ. */
+#define NN_VM_UPDATE_ENTRIES(T, N)                                                          \
+    static inline void nn_vm_act_backward_f##N(const T* dY, const T* Y, T* dZ, double* acc, \
+                                               ptrdiff_t n, ptrdiff_t d, int act, T slope) \
+    { nn_vm.act_backward##N(dY, Y, dZ, acc, n, d, act, slope); }                           \
+    static inline void nn_vm_col_sum_f##N(const T* X, double* acc, ptrdiff_t n,            \
+                                          ptrdiff_t d)                                      \
+    { nn_vm.col_sum##N(X, acc, n, d); }                                                     \
+    static inline void nn_vm_sgd_f##N(T* w, const T* g, T* v, ptrdiff_t n, T lr, T mu,     \
+                                      int nesterov, T wd)                                   \
+    { nn_vm.sgd##N(w, g, v, n, lr, mu, nesterov, wd); }                                     \
+    static inline void nn_vm_adam_f##N(T* w, const T* g, T* m, T* v, ptrdiff_t n, T lr,    \
+                                       T b1, T b2, T c1, T c2, T eps, T wd, T keep)         \
+    { nn_vm.adam##N(w, g, m, v, n, lr, b1, b2, c1, c2, eps, wd, keep); }
+NN_VM_UPDATE_ENTRIES(float, 32)
+NN_VM_UPDATE_ENTRIES(double, 64)
+#undef NN_VM_UPDATE_ENTRIES
 
 #endif /* NN_VMATH_H */

@@ -151,18 +151,23 @@ class Ops(PlanMethods):
             Slope of leaky_relu, as in the forward pass.
         """
         op = "act_backward"
-        arrays: dict[str, Any] = {"dY": (dY, 2), "Y": (Y, 2), "dZ": (dZ, 2)}
-        if db is not None:
-            arrays["db"] = (db, 1)
-        _checks.floats(op, ("dZ", "db"), **arrays)
-        _checks.shape(op, "dY", dY, Y.shape)
-        _checks.shape(op, "dZ", dZ, Y.shape)
-        _checks.no_alias(op, "dZ", dZ, "dY", dY, allow_same=True)
-        _checks.no_alias(op, "dZ", dZ, "Y", Y, allow_same=False)
-        if db is not None:
-            _checks.shape(op, "db", db, (Y.shape[1],))
-            for name, x in (("dY", dY), ("Y", Y), ("dZ", dZ)):
-                _checks.no_alias(op, "db", db, name, x, allow_same=False)
+        # the usual case (_checks.usual): shapes, and no output is another argument
+        if not ((_checks.usual(dY, Y, dZ) and dZ is not Y if db is None else
+                 _checks.usual(dY, Y, dZ, db) and dZ is not Y and db is not dY
+                 and db is not Y and db is not dZ and db.shape == (Y.shape[1],))
+                and Y.ndim == 2 and dY.shape == Y.shape and dZ.shape == Y.shape):
+            arrays: dict[str, Any] = {"dY": (dY, 2), "Y": (Y, 2), "dZ": (dZ, 2)}
+            if db is not None:
+                arrays["db"] = (db, 1)
+            _checks.floats(op, ("dZ", "db"), **arrays)
+            _checks.shape(op, "dY", dY, Y.shape)
+            _checks.shape(op, "dZ", dZ, Y.shape)
+            _checks.no_alias(op, "dZ", dZ, "dY", dY, allow_same=True)
+            _checks.no_alias(op, "dZ", dZ, "Y", Y, allow_same=False)
+            if db is not None:
+                _checks.shape(op, "db", db, (Y.shape[1],))
+                for name, x in (("dY", dY), ("Y", Y), ("dZ", dZ)):
+                    _checks.no_alias(op, "db", db, name, x, allow_same=False)
         act = activations.code(activation)
         slope = _checks.number(op, "negative_slope", negative_slope, low=0.0)
         self._act_backward(dY, Y, act, dZ, db, slope)
@@ -178,9 +183,11 @@ class Ops(PlanMethods):
             OUT. Must not overlap ``X``.
         """
         op = "col_sum"
-        _checks.floats(op, ("out",), X=(X, 2), out=(out, 1))
-        _checks.shape(op, "out", out, (X.shape[1],))
-        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
+        if not (_checks.usual(X, out) and X is not out and X.ndim == 2
+                and out.shape == (X.shape[1],)):
+            _checks.floats(op, ("out",), X=(X, 2), out=(out, 1))
+            _checks.shape(op, "out", out, (X.shape[1],))
+            _checks.no_alias(op, "out", out, "X", X, allow_same=False)
         self._col_sum(X, out)
 
     # ------------------------------------------------------------------ losses
@@ -324,12 +331,14 @@ class Ops(PlanMethods):
             Default: all of ``w``.
         """
         op = "sgd_update"
-        _checks.floats(op, ("w", "v"), w=(w, 1), g=(g, 1), v=(v, 1))
-        _checks.shape(op, "g", g, w.shape)
-        _checks.shape(op, "v", v, w.shape)
-        named = {"w": w, "g": g, "v": v}
-        for a, b in (("w", "g"), ("w", "v"), ("v", "g")):
-            _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
+        if not (_checks.usual(w, g, v) and w is not g and w is not v and v is not g
+                and w.ndim == 1 and g.shape == w.shape and v.shape == w.shape):
+            _checks.floats(op, ("w", "v"), w=(w, 1), g=(g, 1), v=(v, 1))
+            _checks.shape(op, "g", g, w.shape)
+            _checks.shape(op, "v", v, w.shape)
+            named = {"w": w, "g": g, "v": v}
+            for a, b in (("w", "g"), ("w", "v"), ("v", "g")):
+                _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
         lr = _checks.number(op, "lr", lr, low=0.0)
         momentum = _checks.number(op, "momentum", momentum, low=0.0)
         weight_decay = _checks.number(op, "weight_decay", weight_decay, low=0.0)
@@ -386,12 +395,16 @@ class Ops(PlanMethods):
             Decay applies to ``w[:n_decay]``. Default: all of ``w``.
         """
         op = "adam_update"
-        _checks.floats(op, ("w", "m", "v"), w=(w, 1), g=(g, 1), m=(m, 1), v=(v, 1))
-        for name, x in (("g", g), ("m", m), ("v", v)):
-            _checks.shape(op, name, x, w.shape)
-        named = {"w": w, "g": g, "m": m, "v": v}
-        for a, b in (("w", "g"), ("w", "m"), ("w", "v"), ("m", "g"), ("v", "g"), ("m", "v")):
-            _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
+        if not (_checks.usual(w, g, m, v) and w is not g and w is not m and w is not v
+                and m is not g and v is not g and m is not v and w.ndim == 1
+                and g.shape == w.shape and m.shape == w.shape and v.shape == w.shape):
+            _checks.floats(op, ("w", "m", "v"), w=(w, 1), g=(g, 1), m=(m, 1), v=(v, 1))
+            for name, x in (("g", g), ("m", m), ("v", v)):
+                _checks.shape(op, name, x, w.shape)
+            named = {"w": w, "g": g, "m": m, "v": v}
+            for a, b in (("w", "g"), ("w", "m"), ("w", "v"), ("m", "g"), ("v", "g"),
+                         ("m", "v")):
+                _checks.no_alias(op, a, named[a], b, named[b], allow_same=False)
         lr = _checks.number(op, "lr", lr, low=0.0)
         beta1 = _checks.number(op, "beta1", beta1, low=0.0, high=1.0, high_open=True)
         beta2 = _checks.number(op, "beta2", beta2, low=0.0, high=1.0, high_open=True)
