@@ -4,16 +4,14 @@
 Each public method validates its arguments (``nncore.backends._checks``) and then calls a
 private ``_method`` that does the math on arguments it can trust:
 
-* ``NumpyOps`` (``nncore.backends.numpy_ops``) -- the specification: plain NumPy, to be read.
-* ``CythonOps`` (``nncore.backends.cython_ops``) -- the same math in the compiled
-  ``nncore.backends._kernels``.
+* ``NumpyOps`` (``backends.numpy_ops``) -- the specification: plain NumPy, to be read.
+* ``CythonOps`` (``backends.cython_ops``) -- the same math, compiled (``backends._kernels``).
 
-Because validation lives in the shared base class, the two backends reject bad
-arguments identically and cannot drift apart in their signatures. Conventions for every
-method: float arrays are C-contiguous, all of one dtype (float32 or float64), with
-agreeing shapes; each argument is IN, OUT (overwritten, never accumulated into unless
-documented) or INOUT; results go into OUT buffers the caller owns. Converting user data
-(lists, ints, Fortran order) is the model layer's job, never done here.
+Validation lives in the shared base class: the two backends reject bad arguments alike
+and cannot drift apart in their signatures. Conventions for every method: float arrays
+are C-contiguous, all of one dtype (float32 or float64), with agreeing shapes; each
+argument is IN, OUT (overwritten, never accumulated into unless documented) or INOUT;
+results go into OUT buffers the caller owns. Converting user data is the model layer's.
 """
 
 from __future__ import annotations
