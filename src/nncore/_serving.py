@@ -26,7 +26,9 @@ from nncore.backends.plan import NetPlan
 
 _NULL = contextlib.nullcontext()
 _SCOPES: dict[int, Any] = {}
-_CONTROLLER: list[Any] = []  # threadpoolctl's, made once (pure-Python installs)
+#: threadpoolctl's controller and the BLAS thread count at its creation, made once
+#: (installs without the compiled extension)
+_CONTROLLER: list[tuple[Any, int]] = []
 
 
 def _numpy_blas_module() -> str | None:
@@ -43,7 +45,8 @@ def _numpy_blas_module() -> str | None:
 
 def thread_scope(n_threads: int | None) -> contextlib.AbstractContextManager[Any]:
     """A context in which the BLAS libraries (SciPy's, which the kernels call, and NumPy's,
-    which the NumPy backend calls) run ``n_threads`` threads; a no-op for None."""
+    which the NumPy backend calls) run ``n_threads`` threads, at most as many as each had
+    when first seen (more crashed an OpenBLAS); a no-op for None."""
     if n_threads is None:
         return _NULL
     scope = _SCOPES.get(n_threads)
@@ -61,8 +64,14 @@ def thread_scope(n_threads: int | None) -> contextlib.AbstractContextManager[Any
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=n_threads, user_api="blas")
+        controller = ThreadpoolController()
+        counts = [lib.num_threads for lib in controller.lib_controllers
+                  if lib.user_api == "blas"]
+        _CONTROLLER.append((controller, max(counts, default=1)))
+    controller, cap = _CONTROLLER[0]
+    # never above the count BLAS started with (as _blas_threads.h: OpenBLAS sizes its
+    # buffers for it)
+    return controller.limit(limits=min(n_threads, cap), user_api="blas")
 
 
 def blas_thread_control() -> list[tuple[str, str, int]]:

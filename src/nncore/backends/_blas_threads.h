@@ -34,6 +34,7 @@ static struct {
     nn_bt_set_fn set;
     nn_bt_get_fn get;
     int saved;
+    int cap; /* the count when resolved: never set above it (see nn_bt_enter) */
     char path[512];
     char symbol[64];
 } nn_bt_libs[NN_BT_MAX];
@@ -79,6 +80,7 @@ static int nn_bt_add_path(const char* path)
                 strcpy(nn_bt_libs[i].symbol, sname);
                 /* the count now: what a scope already running will restore */
                 nn_bt_libs[i].saved = nn_bt_libs[i].get();
+                nn_bt_libs[i].cap = nn_bt_libs[i].saved > 0 ? nn_bt_libs[i].saved : 1;
                 /* published last, under the mutex the scopes read it with */
                 pthread_mutex_lock(&nn_bt_mutex);
                 nn_bt_count = i + 1;
@@ -101,16 +103,19 @@ static int nn_bt_add_symbol(void* fn)
     return nn_bt_add_path(info.dli_fname);
 }
 
-/* Enter a scope of n threads in every resolved library (n >= 1). */
+/* Enter a scope of n threads in every resolved library (n >= 1), at most the library's
+ * count when it was resolved: OpenBLAS sizes its buffers for the threads it starts with,
+ * and raising the count above that crashed SciPy 1.15's OpenBLAS (0.3.28) in sgemm. */
 static void nn_bt_enter(int n)
 {
     pthread_mutex_lock(&nn_bt_mutex);
     for (int i = 0; i < nn_bt_count; i++) {
         int now = nn_bt_libs[i].get();
+        int want = n < nn_bt_libs[i].cap ? n : nn_bt_libs[i].cap;
         if (nn_bt_active == 0)
             nn_bt_libs[i].saved = now;
-        if (now != n)
-            nn_bt_libs[i].set(n);
+        if (now != want)
+            nn_bt_libs[i].set(want);
     }
     nn_bt_active++;
     pthread_mutex_unlock(&nn_bt_mutex);
