@@ -27,18 +27,22 @@
  *   The differences z - max are taken in double, so they are exact (NumPy's float32
  *   softmax rounds them).
  * - tanh works in FLOAT lanes (double lanes halve the throughput, and tanh is the one
- *   activation NumPy computes fast): a = min(|x|, 9.99) (tanh rounds to 1 above 9.01), a
- *   piecewise polynomial in d = a - mid_i with float coefficients looked up per lane by
- *   vpermps from tables held in registers, and the sign put back.
- *   AVX-512 (nn_vm_tanh32, 26 of 32 slots): [0, 1/8) then the octaves [2^e, 2^(e+1)),
- *   e = -3..3, each cut in four; the slot is read off a's exponent and top two mantissa
- *   bits. Degree 5: P = d (1 + d R(d)) on [0, 1/8), else P = F + d Q(d) with
- *   F = float(tanh(mid)) and mid picked where tanh(mid) is within 1/256 ulp of a float.
- *   AVX2 and generic (nn_vm_tanh16): 16 intervals of width 5/8, i = trunc(1.6 a), degree 7
+ *   activation NumPy computes fast): a = min(|x|, 9.99) (tanh rounds to 1 above 9.01), and
+ *   the sign put back at the end.
+ *   AVX-512 (nn_vm_tanh32, 26 of 32 slots): a piecewise polynomial in d = a - mid_i with
+ *   float coefficients looked up per lane by vpermps from tables held in registers:
+ *   [0, 1/8) then the octaves [2^e, 2^(e+1)), e = -3..3, each cut in four; the slot is read
+ *   off a's exponent and top two mantissa bits. Degree 5: P = d (1 + d R(d)) on [0, 1/8),
+ *   else P = F + d Q(d) with F = float(tanh(mid)) and mid picked where tanh(mid) is within
+ *   1/256 ulp of a float.
+ *   AVX2: no table (on AVX2 a 16-slot lookup needs two vpermps and a blend per coefficient;
+ *   measured 2.7x slower on Zen 3): a + a s Q(s) below 0.9, 1 - 2 / (1 + e^(2a)) above,
+ *   the exp by Cody-Waite reduction and a degree-4 polynomial (_vmath_body.h).
+ *   Generic (nn_vm_tanh16): 16 intervals of width 5/8, i = trunc(1.6 a), degree 7
  *   in d = a - centre for w = tanh(a)/a - 1 (i < 2) or w = tanh(a) - 1, tanh = B + B w
  *   with B = a or 1 (|w| < 0.32, so w's rounding is damped).
- *   Checked exhaustively over every float in [0, 11]: at most 1 ulp, relative error
- *   9.1e-8 (AVX-512), 6.9e-8 (AVX2), 8.7e-8 (generic); 98.6-99.8% correctly rounded.
+ *   Checked exhaustively over every float in [0, 10]: relative error 9.1e-8 (AVX-512),
+ *   8.4e-8 (AVX2), 8.7e-8 (generic); at most 1 ulp (AVX2: 1.003).
  * NaN propagates everywhere (every clamp and select keeps it); +-inf saturate.
  *
  * The files, split by role (all in src/nncore; only this one is included by _kernels.pyx,

@@ -197,49 +197,64 @@ NN_ATTR static void NN_SFX(nn_vm_bias_tanh)(const float* Z, const float* b, floa
     }
 }
 #elif NN_LEVEL == 2
-/* 16-entry lookup with 8-entry vpermps: both halves, then pick by bit 3 of the index */
-#define NN_VM_PERM16(lo, hi, ix, sel) \
-    _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, ix), _mm256_permutevar8x32_ps(hi, ix), sel)
+/* tanh of 8 floats without tables (the 16-slot lookup costs 16 vpermps and 8 blendv per
+ * vector: 2.1 us per 1024 values on Zen 3 against 0.79 us here). a = min(|x|, 9.99):
+ * a < 0.9: a + a s Q(s), s = a^2, Q a degree-6 fit of (tanh(a)/a - 1)/s (1.2e-9);
+ * else 1 - 2 / (1 + e^(2a)), e^y = 2^n (1 + r + r^2 P(r)), n = rint(y / ln 2), r by
+ * Cody-Waite in two FMAs, P of degree 4 (3.6e-9). Checked over every float in [0, 10]:
+ * relative error 8.4e-8, 1.003 ulp at worst. NaN is kept by min and both paths. */
+NN_ATTR static inline __m256 NN_SFX(nn_vm_tanh8)(__m256 x)
+{
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_min_ps(_mm256_set1_ps(NN_VM_TANH_MAX), _mm256_andnot_ps(sign, x));
+    __m256 s = _mm256_mul_ps(a, a);
+    __m256 q = _mm256_set1_ps(-0x1.da8754p-12f);
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0x1.516c76p-9f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0x1.0e8186p-7f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0x1.62d9a0p-6f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0x1.b9c6d4p-5f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0x1.110f1ap-3f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0x1.55554ep-2f));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(a, s), q, a);
+    __m256 y = _mm256_add_ps(a, a);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(y, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), y);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), r);
+    __m256 p = _mm256_set1_ps(0x1.68869ep-10f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.123b88p-7f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.555b4ap-5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55548ep-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.fffff8p-2f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+    __m256i k = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    __m256 e = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(_mm256_add_ps(p, one)), k));
+    __m256 large = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    __m256 t = _mm256_blendv_ps(large, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.9f), _CMP_LT_OQ));
+    return _mm256_or_ps(t, _mm256_and_ps(x, sign));
+}
+
 NN_ATTR static void NN_SFX(nn_vm_bias_tanh)(const float* Z, const float* b, float* out,
                                             ptrdiff_t n, ptrdiff_t d)
 {
-    __m256 tl[8], th[8];
-    for (int k = 0; k < 8; k++) {
-        tl[k] = _mm256_load_ps(nn_vm_tanh16[k]);
-        th[k] = _mm256_load_ps(nn_vm_tanh16[k] + 8);
-    }
-    const __m256 lim = _mm256_set1_ps(NN_VM_TANH_MAX), inv = _mm256_set1_ps(1.6f);
-    const __m256 one = _mm256_set1_ps(1.0f), h = _mm256_set1_ps(0.625f);
-    const __m256 h2 = _mm256_set1_ps(0.3125f);
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
-    const __m256i two = _mm256_set1_epi32(2);
+    /* the last d % 8 columns by masked loads and stores: the same algorithm everywhere */
+    const ptrdiff_t rem = d % 8;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (ptrdiff_t i = 0; i < n; i++) {
         const float* z = Z + i * d;
         float* o = out + i * d;
         ptrdiff_t j = 0;
-        for (; j + 8 <= d; j += 8) {
-            __m256 x = _mm256_add_ps(_mm256_loadu_ps(z + j), _mm256_loadu_ps(b + j));
-            __m256 a = _mm256_min_ps(lim, _mm256_andnot_ps(sign, x));   /* keeps NaN */
-            __m256i ix = _mm256_cvttps_epi32(_mm256_mul_ps(a, inv));
-            __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(ix, 28));
-            __m256 dd = _mm256_sub_ps(_mm256_fnmadd_ps(_mm256_cvtepi32_ps(ix), h, a), h2);
-            __m256 p = NN_VM_PERM16(tl[7], th[7], ix, sel);
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[6], th[6], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[5], th[5], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[4], th[4], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[3], th[3], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[2], th[2], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[1], th[1], ix, sel));
-            p = _mm256_fmadd_ps(p, dd, NN_VM_PERM16(tl[0], th[0], ix, sel));
-            __m256 B = _mm256_blendv_ps(one, a, _mm256_castsi256_ps(_mm256_cmpgt_epi32(two, ix)));
-            __m256 t = _mm256_fmadd_ps(B, p, B);
-            _mm256_storeu_ps(o + j, _mm256_or_ps(t, _mm256_and_ps(x, sign)));
+        for (; j + 8 <= d; j += 8)
+            _mm256_storeu_ps(o + j, NN_SFX(nn_vm_tanh8)(_mm256_add_ps(_mm256_loadu_ps(z + j),
+                                                                       _mm256_loadu_ps(b + j))));
+        if (rem) {
+            __m256 x = _mm256_add_ps(_mm256_maskload_ps(z + j, mask), _mm256_maskload_ps(b + j, mask));
+            _mm256_maskstore_ps(o + j, mask, NN_SFX(nn_vm_tanh8)(x));
         }
-        for (; j < d; j++)
-            o[j] = nn_vm_tanhf_1(z[j] + b[j]);
     }
 }
-#undef NN_VM_PERM16
 #else
 NN_ATTR static void NN_SFX(nn_vm_bias_tanh)(const float* Z, const float* b, float* out,
                                             ptrdiff_t n, ptrdiff_t d)
