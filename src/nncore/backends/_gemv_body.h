@@ -100,10 +100,85 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
  * has FMA), and written as C = alpha acc + beta C (beta == 0: C is not read, as in BLAS).
  * bt: scratch of k * roundup(n, VW) elements. Zeros of op(A) are not skipped (training
  * must see 0 * inf as BLAS's GEMM does). */
+/* Two whole vectors of a row of C: C = alpha acc + beta C (C not read when beta == 0). */
+#define NN_GEMM_STORE(VT, cr, v0, v1)                                                           \
+    {                                                                                       \
+        VT o0 = alpha * (v0), o1 = alpha * (v1);                                            \
+        if (beta != 0) {                                                                    \
+            VT q0, q1;                                                                      \
+            memcpy(&q0, (cr), sizeof q0);                                                   \
+            memcpy(&q1, (cr) + VW, sizeof q1);                                              \
+            o0 += beta * q0;                                                                \
+            o1 += beta * q1;                                                                \
+        }                                                                                   \
+        memcpy((cr), &o0, sizeof o0);                                                       \
+        memcpy((cr) + VW, &o1, sizeof o1);                                                  \
+    }
+
+/* n == 1 (a layer with one output, and its weight gradient): C is a column, and the
+ * block kernel would spend a whole vector per element of it. op(B) is a contiguous
+ * column (copied into bt unless tb); with op(A)'s rows contiguous (!ta) each C[i] is a
+ * dot product over p, in vector lanes then summed; otherwise (ta) C[0:m] = sum_p
+ * op(B)[p] A[p, 0:m], an AXPY per p over whole vectors of C, the rest one lane each. */
+#define NN_GEMM_COLUMN(T, VT)                                                               \
+    const T* bc = B;                                                                        \
+    if (!tb) {                                                                              \
+        for (p = 0; p < k; p++)                                                             \
+            bt[p] = B[p * ldb];                                                             \
+        bc = bt;                                                                            \
+    }                                                                                       \
+    if (!ta) {                                                                              \
+        for (i0 = 0; i0 < m; i0++) {                                                        \
+            const T* a = A + i0 * lda;                                                      \
+            VT s0 = {0}, s1 = {0}, av, bv;                                                  \
+            for (p = 0; p + 2 * VW <= k; p += 2 * VW) {                                     \
+                memcpy(&av, a + p, sizeof av);                                              \
+                memcpy(&bv, bc + p, sizeof bv);                                             \
+                s0 += av * bv;                                                              \
+                memcpy(&av, a + p + VW, sizeof av);                                         \
+                memcpy(&bv, bc + p + VW, sizeof bv);                                        \
+                s1 += av * bv;                                                              \
+            }                                                                               \
+            for (; p + VW <= k; p += VW) {                                                  \
+                memcpy(&av, a + p, sizeof av);                                              \
+                memcpy(&bv, bc + p, sizeof bv);                                             \
+                s0 += av * bv;                                                              \
+            }                                                                               \
+            s0 += s1;                                                                       \
+            T s = 0;                                                                        \
+            for (c = 0; c < VW; c++)                                                        \
+                s += s0[c];                                                                 \
+            for (; p < k; p++)                                                              \
+                s += a[p] * bc[p];                                                          \
+            C[i0 * ldc] = beta == 0 ? alpha * s : alpha * s + beta * C[i0 * ldc];           \
+        }                                                                                   \
+    } else {                                                                                \
+        for (i0 = 0; i0 + VW <= m; i0 += VW) {                                              \
+            VT acc = {0}, av;                                                               \
+            for (p = 0; p < k; p++) {                                                       \
+                memcpy(&av, A + p * lda + i0, sizeof av);                                   \
+                acc += bc[p] * av;                                                          \
+            }                                                                               \
+            for (c = 0; c < VW; c++)                                                        \
+                C[(i0 + c) * ldc] = beta == 0 ? alpha * acc[c]                              \
+                                              : alpha * acc[c] + beta * C[(i0 + c) * ldc];  \
+        }                                                                                   \
+        for (; i0 < m; i0++) {                                                              \
+            T s = 0;                                                                        \
+            for (p = 0; p < k; p++)                                                         \
+                s += bc[p] * A[p * lda + i0];                                               \
+            C[i0 * ldc] = beta == 0 ? alpha * s : alpha * s + beta * C[i0 * ldc];           \
+        }                                                                                   \
+    }
+
 #define NN_GEMM_SMALL_BODY(T, VT)                                                          \
     enum { VW = NN_GV_BYTES / (int)sizeof(T), RB = 4 };                                    \
     const ptrdiff_t np = (n + VW - 1) / VW * VW, nv = np / VW;                              \
     ptrdiff_t i0, j0, p, r, c;                                                              \
+    if (n == 1) {                                                                           \
+        NN_GEMM_COLUMN(T, VT)                                                               \
+        return;                                                                             \
+    }                                                                                       \
     /* op(B), rows padded with zeros to whole vectors, unless B's rows already are */      \
     const T* bsrc = bt;                                                                     \
     ptrdiff_t ldp = np;                                                                     \
@@ -158,6 +233,14 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
                     c30 += a3[p * sp] * b0;                                                 \
                 }                                                                           \
             }                                                                               \
+            if (rows == RB && w == 2 * VW) { /* a whole block: straight stores */          \
+                T* cr = C + i0 * ldc + j0 * VW;                                             \
+                NN_GEMM_STORE(VT, cr, c00, c01)                                                 \
+                NN_GEMM_STORE(VT, cr + ldc, c10, c11)                                           \
+                NN_GEMM_STORE(VT, cr + 2 * ldc, c20, c21)                                       \
+                NN_GEMM_STORE(VT, cr + 3 * ldc, c30, c31)                                       \
+                continue;                                                                   \
+            }                                                                               \
             VT cv[RB][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};                \
             for (r = 0; r < rows; r++) {                                                    \
                 T* cr = C + (i0 + r) * ldc + j0 * VW;                                       \
@@ -200,5 +283,7 @@ NN_ATTR static void NN_SFX(nn_vm_gemm_small64)(int ta, int tb, ptrdiff_t m, ptrd
 }
 
 #undef NN_GEMM_SMALL_BODY
+#undef NN_GEMM_COLUMN
+#undef NN_GEMM_STORE
 #undef NN_GEMV_BODY
 #undef NN_GV_BYTES
