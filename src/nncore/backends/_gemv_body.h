@@ -264,7 +264,7 @@ NN_ATTR static void NN_SFX(nn_vm_gemv64)(const double* x, const double* W, doubl
         }                                                                                   \
     }
 
-NN_ATTR static void NN_SFX(nn_vm_gemm_small32)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
+NN_ATTR NN_NOVEC_ATTR static void NN_SFX(nn_vm_gemm_small32)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
                                                ptrdiff_t k, float alpha, const float* A,
                                                ptrdiff_t lda, const float* B, ptrdiff_t ldb,
                                                float beta, float* C, ptrdiff_t ldc,
@@ -273,7 +273,7 @@ NN_ATTR static void NN_SFX(nn_vm_gemm_small32)(int ta, int tb, ptrdiff_t m, ptrd
     NN_GEMM_SMALL_BODY(float, NN_SFX(nn_gv32))
 }
 
-NN_ATTR static void NN_SFX(nn_vm_gemm_small64)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
+NN_ATTR NN_NOVEC_ATTR static void NN_SFX(nn_vm_gemm_small64)(int ta, int tb, ptrdiff_t m, ptrdiff_t n,
                                                ptrdiff_t k, double alpha, const double* A,
                                                ptrdiff_t lda, const double* B, ptrdiff_t ldb,
                                                double beta, double* C, ptrdiff_t ldc,

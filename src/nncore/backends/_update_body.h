@@ -11,11 +11,11 @@
  * built without -march=native), while the exp/tanh kernels already ran with the CPU's
  * AVX2/AVX-512 through _vmath.h's dispatch. Here they get the same dispatch.
  *
- * The results are the Cython loops' bit for bit, at every level:
- * - the same expressions in the same order and types as the C that Cython generated from
- *   _cores.pxi (e.g. float32 sigmoid backward is (dy * y) in float times (1.0 - y) in
- *   double, rounded once to float; the column sums of float32 add in double, row by row,
- *   each column in row order; softmax's row sum stays one sequential double sum);
+ * The results are the same bit for bit at every level:
+ * - the same expressions in the same order and types as the Cython loops they replaced
+ *   (the column sums of float32 add in double, row by row, each column in row order;
+ *   softmax's row sum stays one sequential double sum), except sigmoid and tanh backward,
+ *   which now follow NumPy's expressions in the element type (see act_backward);
  * - no FMA contraction (NN_EXACT_ATTR, NN_EXACT_BODY from _vmath.h): at the AVX2 level gcc
  *   would otherwise fuse w - lr * g into one fnmadd, rounded once instead of twice. The
  *   element-wise operations are then the same IEEE operations in any vector width, so the
@@ -125,11 +125,15 @@ NN_ATTR NN_EXACT_ATTR static void NN_UN(nn_vm_act_backward)(const NN_UT* dY, con
     case NN_ACT_LEAKY_RELU:
         NN_ACT_ROWS(NN_UT f = y[j] > 0 ? one : slope; v = dy[j] * f;);
         break;
-    case NN_ACT_SIGMOID: /* (dy y) in NN_UT, times (1 - y) in double */
-        NN_ACT_ROWS(v = (NN_UT)(dy[j] * y[j] * (1.0 - y[j])););
+    /* sigmoid and tanh: in NN_UT throughout, NumPy's expressions (activations.py) in
+     * its order, so the backends agree bit for bit here. float32 used to take 1 - y and
+     * the product in double: as accurate (1 - y y is exact in float for y y >= 1/2, and y y
+     * was rounded in float either way) and 3.3x slower in W2 (double lanes, conversions). */
+    case NN_ACT_SIGMOID:
+        NN_ACT_ROWS(v = dy[j] * y[j] * (one - y[j]););
         break;
-    case NN_ACT_TANH: /* y y in NN_UT, 1 - y y and the product in double */
-        NN_ACT_ROWS(v = (NN_UT)(dy[j] * (1.0 - y[j] * y[j])););
+    case NN_ACT_TANH:
+        NN_ACT_ROWS(v = dy[j] * (one - y[j] * y[j]););
         break;
     default: /* softmax: dz = y (dy - sum_j dy y), the sum sequential in double */
         for (ptrdiff_t i = 0; i < n; i++) {

@@ -99,6 +99,15 @@
 #define NN_IVDEP
 #endif
 
+/* The small-GEMM kernels (_gemv_body.h) are written in vector types already; gcc's -O3
+ * loop vectorizer then adds versioned and peeled copies of their short loops, which made
+ * W2's eight products 1.7x slower than at -O2 (1.78 against 1.06 us, Zen 3). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_NOVEC_ATTR __attribute__((optimize("no-tree-loop-vectorize")))
+#else
+#define NN_NOVEC_ATTR
+#endif
+
 /* No FMA contraction in a function (_update_body.h): its results must equal, bit for bit,
  * those of the same expressions rounded operation by operation, at every level. gcc takes
  * it as a function attribute, clang as a pragma at the top of the body. */
