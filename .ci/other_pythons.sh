@@ -5,7 +5,7 @@
 #
 # For each version: find the interpreter (pyenv, then $PYENV_ROOT/versions/X.Y.*, then
 # pythonX.Y on PATH; the patch release is never hard-coded), make a venv in WORK_DIR,
-# `pip install "REPO_ROOT[test,sklearn,plot,onnx]"` (compiles the extension), check the compiled
+# `pip install "REPO_ROOT[test,sklearn,plot,onnx,tables]"` (compiles the extension), check the compiled
 # backend is in use and that nncore is imported from the venv, not from the checkout, then run
 # the suite from REPO_ROOT with NNCORE_REQUIRE_KERNELS=1. Ends with one line per version:
 # tested (and how long it took), FAILED, or not found. Exits non-zero if any found version
@@ -59,7 +59,7 @@ for v in "${VERSIONS[@]}"; do
     rm -rf "$venv"
     stage=venv
     if "$py" -m venv "$venv" \
-        && stage=install && "$venv/bin/python" -m pip install -q "$ROOT[test,sklearn,plot,onnx]" \
+        && stage=install && "$venv/bin/python" -m pip install -q "$ROOT[test,sklearn,plot,onnx,tables]" \
         && stage=check && (cd "$ROOT" && "$venv/bin/python" -c "
 import sys, sysconfig
 import nncore

@@ -183,7 +183,7 @@ CORRUPT_DESC = {
     "missing field": (lambda d: d.pop("preprocessing"), "missing ['preprocessing']"),
     "in version 2": (lambda d: d.update(format_version=2), "unknown ['preprocessing']"),
     "in version 1": (lambda d: d.update(format_version=1), "unknown ['preprocessing']"),
-    "future version": (lambda d: d.update(format_version=fmt.LOSS_FORMAT_VERSION + 1),
+    "future version": (lambda d: d.update(format_version=fmt.NEWEST_FORMAT_VERSION + 1),
                        "upgrade"),
     "half a checkpoint": (lambda d: d.update(rng=None), "missing ['optimizer']"),
 }

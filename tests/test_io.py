@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore._model_file import LOSS_FORMAT_VERSION
+from nncore._model_file import LOSS_FORMAT_VERSION, NEWEST_FORMAT_VERSION
 from nncore.io import (
     FORMAT_VERSION,
     JSON_KEY,
@@ -255,7 +255,7 @@ def _array(key: str, value: Callable[[np.ndarray], Any] | None) -> Mutator:
 
 HOSTILE: dict[str, tuple[Mutator, str]] = {
     "missing format_version": (lambda d, a: d.pop("format_version"), "no 'format_version'"),
-    "future format_version": (_set("format_version", LOSS_FORMAT_VERSION + 1), "newer than"),
+    "future format_version": (_set("format_version", NEWEST_FORMAT_VERSION + 1), "newer than"),
     "older loss in version 4": (_set("format_version", LOSS_FORMAT_VERSION),
                                 "need version 4, which holds no other"),
     "poisson in version 1": (_set("loss", {"name": "poisson", "link": "exp"}),

@@ -8,6 +8,7 @@ schedules, early stopping and the L2 term are tested against a reference.
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import subprocess
 import sys
@@ -42,15 +43,30 @@ def _clone(est: Any) -> Any:
     return type(est)(**est.get_params())
 
 
+def _expected_failures(est: Any) -> dict[str, str]:
+    """float32 rounds a weighted sum and the sum of repeated rows differently (1e-6
+    relative after 100 epochs), above the check's rtol of 1e-7; float64 passes it."""
+    if est.get_params().get("dtype") != "float32":
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data":
+            "float32: weighting and repeating rows agree to 1e-6 relative, not 1e-7"}
+
+
+def _checks(estimators: list[Any]) -> Any:
+    if "expected_failed_checks" in inspect.signature(parametrize_with_checks).parameters:
+        return parametrize_with_checks(estimators, expected_failed_checks=_expected_failures)
+    return parametrize_with_checks(estimators)  # pragma: no cover (scikit-learn < 1.6)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(_on("numpy"))
+@_checks(_on("numpy"))
 def test_check_estimator_numpy(estimator, check):
     check(estimator)
 
 
 @pytest.mark.cython
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(_on("cython"))
+@_checks(_on("cython"))
 def test_check_estimator_cython(estimator, check):
     check(estimator)
 
@@ -161,8 +177,8 @@ def test_early_stopping_restores_the_best_weights(ops, estimator):
     seen = []
     score = est._validation_score
 
-    def spy(model, Xv, tv):
-        value = score(model, Xv, tv)
+    def spy(model, Xv, tv, wv):
+        value = score(model, Xv, tv, wv)
         seen.append((value, model.params.w.copy()))
         return value
 
@@ -183,7 +199,8 @@ def test_early_stopping_split_is_stratified():
     est = MLPClassifier((2,), early_stopping=True, validation_fraction=0.1, max_iter=1,
                         random_state=0)
     for seed in range(5):  # the class ratio is kept, whatever the draw
-        X_tr, t_tr, (_, t_val) = est._split(X, np.c_[y], np.random.RandomState(seed))
+        X_tr, t_tr, _, (_, t_val, _) = est._split(X, np.c_[y], None,
+                                                  np.random.RandomState(seed))
         assert t_val.sum() == 2 and len(t_val) == 20 and len(X_tr) == len(t_tr) == 180
 
 

@@ -28,6 +28,7 @@ class _Model(Protocol):
 
     optimizer: Optimizer | None
     preprocessing: Preprocessing | None
+    feature_names_in_: np.ndarray | None
 
     @property
     def layers(self) -> Sequence[Dense]: ...
@@ -117,6 +118,10 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
         state_arrays.update(prep_arrays)
     if loss is not None and loss.name in fmt.NEWER_LOSSES:  # any of the above fields
         desc["format_version"] = fmt.LOSS_FORMAT_VERSION
+    names = model.feature_names_in_
+    if names is not None:  # any of the above fields, any loss
+        desc["format_version"] = fmt.FEATURE_NAMES_FORMAT_VERSION
+        desc["feature_names"] = [str(name) for name in names]
     try:
         arrays = {fmt.JSON_KEY: fmt.encode(desc)}
     except (TypeError, ValueError) as exc:
@@ -174,6 +179,8 @@ def restore(model: _Model, desc: dict[str, Any], arrays: dict[str, np.ndarray]) 
         model.classes_ = np.asarray(desc["classes"])  # type: ignore[attr-defined]
     if desc["metadata"] is not None:
         model.metadata_ = desc["metadata"]  # type: ignore[attr-defined]
+    if "feature_names" in desc:  # validated by fmt.read: n_features distinct strings
+        model.feature_names_in_ = np.asarray(desc["feature_names"], dtype=object)
     if "preprocessing" in desc:  # validated by fmt.read (fields, shapes, float64, values)
         model.preprocessing = Preprocessing.from_file(desc["preprocessing"], arrays,
                                                       getattr(model, "classes_", None))

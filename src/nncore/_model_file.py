@@ -37,7 +37,13 @@ PREPROCESSING_FORMAT_VERSION = 3
 #: checkpoint's fields and ``preprocessing``, each where it applies. Older nncore refuses
 #: it with "upgrade" rather than "invalid 'loss'". ``load`` reads versions 1 .. this one.
 LOSS_FORMAT_VERSION = 4
-#: The losses a file needs LOSS_FORMAT_VERSION for (the others exist since version 1).
+#: Version of a model that knows its features' names (fitted on a table): version 1 plus
+#: ``feature_names`` and each later group of fields where it applies, any loss. Older
+#: nncore refuses it with "upgrade". ``load`` reads versions 1 .. this one.
+FEATURE_NAMES_FORMAT_VERSION = 5
+#: The newest version this nncore reads.
+NEWEST_FORMAT_VERSION = FEATURE_NAMES_FORMAT_VERSION
+#: The losses a file needs LOSS_FORMAT_VERSION (or later) for (the others exist since 1).
 NEWER_LOSSES = frozenset({"poisson"})
 FORMAT_NAME = "nncore.Sequential"
 JSON_KEY = "__nncore__.json"
@@ -286,18 +292,20 @@ def _description(data: bytes) -> dict[str, Any]:
     version = desc.get("format_version")
     _need(version is not None, "the description has no 'format_version'")
     _need(_int(version), f"'format_version' must be an integer >= 1, got {version!r}")
-    _need(version <= LOSS_FORMAT_VERSION,
+    _need(version <= NEWEST_FORMAT_VERSION,
           f"format version {version} (nncore {desc.get('nncore_version')!r}) is newer than "
-          f"this nncore reads (up to {LOSS_FORMAT_VERSION}): upgrade nncore")
+          f"this nncore reads (up to {NEWEST_FORMAT_VERSION}): upgrade nncore")
     _need(desc.get("format") == FORMAT_NAME,
           f"'format' must be {FORMAT_NAME!r}, got {desc.get('format')!r}")
     fields = _FIELDS | _CHECKPOINT_FIELDS if version == CHECKPOINT_FORMAT_VERSION else _FIELDS
     if version == PREPROCESSING_FORMAT_VERSION:  # a checkpoint or not: both fields or none
         fields = fields | {"preprocessing"} | (
             _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
-    if version == LOSS_FORMAT_VERSION:  # each later group of fields, whole, where it applies
+    if version >= LOSS_FORMAT_VERSION:  # each later group of fields, whole, where it applies
         fields = fields | ({"preprocessing"} & set(desc)) | (
             _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
+    if version == FEATURE_NAMES_FORMAT_VERSION:
+        fields = fields | {"feature_names"}
     _need(set(desc) == fields, f"wrong fields in the description (missing "
           f"{sorted(fields - set(desc))}, unknown {sorted(set(desc) - fields)})")
     seed, layers, loss = desc["seed"], desc["layers"], desc["loss"]
@@ -323,7 +331,7 @@ def _description(data: bytes) -> dict[str, Any]:
               and isinstance(loss["name"], str) and loss["name"] in LOSSES,
               f"invalid 'loss' {loss!r}: expected {{'name': one of {list(LOSSES)}, 'link': ...}}")
         newer = loss["name"] in NEWER_LOSSES
-        _need(newer == (version == LOSS_FORMAT_VERSION),
+        _need(newer == (version == LOSS_FORMAT_VERSION) or version > LOSS_FORMAT_VERSION,
               f"loss {loss['name']!r} in format version {version}: the losses "
               f"{sorted(NEWER_LOSSES)} need version {LOSS_FORMAT_VERSION}, which holds no other")
         link = LOSSES[loss["name"]].link_activation
@@ -338,6 +346,13 @@ def _description(data: bytes) -> dict[str, Any]:
           f"format version {LOSS_FORMAT_VERSION} needs a loss from {sorted(NEWER_LOSSES)}")
     if desc["classes"] is not None:
         desc["classes"] = check_classes(desc["classes"])
+    if "feature_names" in desc:
+        names = desc["feature_names"]
+        _need(isinstance(names, list) and len(names) == desc["n_features"]
+              and all(isinstance(name, str) for name in names)
+              and len(set(names)) == len(names),
+              f"'feature_names' must be {desc['n_features']} distinct strings (one per "
+              f"feature), got {names!r}"[:300])
     if "optimizer" in desc:
         _check_optimizer(desc["optimizer"])
         _check_rng(desc["rng"])

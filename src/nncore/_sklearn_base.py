@@ -32,8 +32,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
+from nncore._weights import estimator_weights, varying
 from nncore.callbacks import Callback
 from nncore.layers import Dense
 from nncore.losses import Loss
@@ -73,9 +74,9 @@ class _EpochRecord(Callback):
     ``NoImprovementStopping``, and into ``losses``/``scores`` for the estimator.
     """
 
-    def __init__(self, alpha: float, loss_scale: float, n_train: int, n_batches: int,
-                 verbose: Any, val: tuple[np.ndarray, np.ndarray] | None,
-                 score: Callable[[Sequential, np.ndarray, np.ndarray], float]) -> None:
+    def __init__(self, alpha: float, loss_scale: float, n_train: float, n_batches: int,
+                 verbose: Any, val: tuple[Any, ...] | None,
+                 score: Callable[..., float]) -> None:
         self.alpha, self.loss_scale, self.verbose = alpha, loss_scale, verbose
         self.n_train, self.n_batches, self.val, self.score = n_train, n_batches, val, score
         self.losses: list[float] = []
@@ -261,7 +262,8 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
                 np.inf, None, None)
 
-    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
+             sample_weight: Any = None) -> _BaseMLP:
         self._validate_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -277,6 +279,9 @@ class _BaseMLP(BaseEstimator):
             y = column_or_1d(y, warn=True)
         targets, loss, out_activation = self._encode_targets(y, first_pass, incremental,
                                                              X.dtype, classes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        weights = estimator_weights(sample_weight, len(X), self._class_weight_of(targets))
         n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         rs = check_random_state(self.random_state)
         if first_pass:
@@ -290,7 +295,7 @@ class _BaseMLP(BaseEstimator):
         self.model_.n_threads = self.n_threads  # as set now (set_params between fits)
         self._grad_scale, self._loss_scale = _SCALES[loss.name](n_outputs)
         if self.early_stopping:
-            X, targets, val = self._split(X, targets, rs)
+            X, targets, weights, val = self._split(X, targets, weights, rs)
             if self.validation_scores_ is None:  # warm start after a fit without it
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
         else:
@@ -309,9 +314,11 @@ class _BaseMLP(BaseEstimator):
             self._optimizer = self._new_optimizer()
         opt = self._optimizer
         assert isinstance(opt, (SGD, Adam))  # made by _new_optimizer
-        opt.weight_decay = self.alpha / batch * self._grad_scale  # the L2 term, nncore's scale
-        record = _EpochRecord(self.alpha, self._loss_scale, n, -(-n // batch), self.verbose,
-                              val, self._validation_score)
+        # the L2 term on nncore's scale: scikit-learn divides it by each batch's weight sum
+        w_mean = 1.0 if weights is None else float(weights.mean())
+        opt.weight_decay = self.alpha / (batch * w_mean) * self._grad_scale
+        record = _EpochRecord(self.alpha, self._loss_scale, n * w_mean, -(-n // batch),
+                              self.verbose, val, self._validation_score)
         # scikit-learn's learning_rate applies to "sgd" only; the schedule keeps the rate on
         # scikit-learn's scale and puts it on the optimizer divided by c.
         schedule = SklearnSchedule(
@@ -333,7 +340,7 @@ class _BaseMLP(BaseEstimator):
         try:
             self.model_.fit(X, targets, epochs=1 if incremental else self.max_iter,
                             batch_size=batch, optimizer=opt, loss=loss, seed=seed,
-                            shuffle=self.shuffle, verbose=0,
+                            shuffle=self.shuffle, verbose=0, sample_weight=varying(weights),
                             callbacks=[record, *([schedule] if schedule else []), stop])
         except KeyboardInterrupt:
             interrupted = True
@@ -385,9 +392,10 @@ class _BaseMLP(BaseEstimator):
             assert schedule.lr is not None  # given by _fit
             self._learning_rate = schedule.lr
 
-    def _split(self, X: np.ndarray, targets: np.ndarray, rs: np.random.RandomState
-               ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Hold out ``validation_fraction`` (stratified for classes when possible)."""
+    def _split(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
+               rs: np.random.RandomState) -> tuple[Any, ...]:
+        """Hold out ``validation_fraction`` (stratified for classes when possible), the
+        samples' weights with them: ``X, targets, weights, (X_val, t_val, w_val)``."""
         stratify = self._stratify(targets)
         if stratify is not None:
             counts = np.bincount(stratify)
@@ -395,16 +403,28 @@ class _BaseMLP(BaseEstimator):
             if counts[counts > 0].min() < 2 or not (
                     np.count_nonzero(counts) <= n_val <= len(X) - np.count_nonzero(counts)):
                 stratify = None
-        X_tr, X_val, t_tr, t_val = train_test_split(
-            X, targets, random_state=rs, test_size=self.validation_fraction,
+        w = np.ones(len(X)) if weights is None else weights
+        X_tr, X_val, t_tr, t_val, w_tr, w_val = train_test_split(
+            X, targets, w, random_state=rs, test_size=self.validation_fraction,
             stratify=stratify)
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
-        return X_tr, t_tr, (X_val, t_val)
+        if weights is None:
+            return X_tr, t_tr, None, (X_val, t_val, None)
+        if not (w_tr.sum() > 0 and w_val.sum() > 0):
+            raise ValueError("sample_weight: the training or the validation part has weight "
+                             "0 for every sample")
+        return X_tr, t_tr, w_tr, (X_val, t_val, w_val)
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
-        """Accuracy (classifier) or R² (regressor) on encoded validation targets."""
+    def _class_weight_of(self, targets: np.ndarray) -> np.ndarray | None:
+        """Per-sample class weights (``MLPClassifier(class_weight=...)``), or None."""
+        return None
+
+    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+                          w: np.ndarray | None) -> float:
+        """Accuracy (classifier) or R² (regressor) on encoded validation targets,
+        weighted by ``w`` unless None."""
         raise NotImplementedError
 
     def _outputs(self, X: Any, proba: bool = False) -> np.ndarray:

@@ -75,6 +75,14 @@ _PARAMETERS = """
         ...)``, Dask): BLAS threads that spin against each other can cost 10x and more.
 """
 
+#: The classifier's last parameter.
+CLASS_WEIGHT_PARAMETER = """
+    class_weight : dict, "balanced" or None, default=None
+        nncore's addition (scikit-learn's MLP has none): a weight per class, multiplying
+        ``sample_weight``. ``{label: weight}`` with labels as in ``y`` (classes left out
+        weigh 1), or "balanced": ``n_samples / (n_classes * count(label))``. Not for
+        multilabel targets."""
+
 #: The regressor's first parameter (scikit-learn >= 1.7).
 LOSS_PARAMETER = """
     loss : {"squared_error", "poisson"}, default="squared_error"
@@ -160,13 +168,16 @@ _NOTES = """
       scikit-learn's form while the learning rate is constant;
     - the shuffling order comes from nncore's generator (seeded from ``random_state``),
       so results match scikit-learn's exactly only with ``shuffle=False``;
-    - sparse input, ``sample_weight`` and the "lbfgs" solver (and its ``max_fun``) are
-      not supported.
+    - with ``sample_weight``, the L2 term is divided by the batch size times the mean
+      weight (scikit-learn divides it by each batch's weight sum: the same for full
+      batches and for batches of equal weight);
+    - sparse input and the "lbfgs" solver (and its ``max_fun``) are not supported.
 """
 
 
-def doc(summary: str, extra_attributes: str, out: str, example: str, loss: str = "") -> str:
-    """An estimator's docstring: summary, parameters (``loss`` first if given),
-    attributes, notes, examples."""
-    return (summary + _PARAMETERS.replace("{loss}", loss)
+def doc(summary: str, extra_attributes: str, out: str, example: str, loss: str = "",
+        last: str = "") -> str:
+    """An estimator's docstring: summary, parameters (``loss`` first and ``last`` last if
+    given), attributes, notes, examples."""
+    return (summary + _PARAMETERS.replace("{loss}", loss).rstrip("\n") + last + "\n"
             + _ATTRIBUTES.format(extra=extra_attributes, out=out) + _NOTES + example)

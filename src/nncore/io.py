@@ -32,7 +32,13 @@ byte.
 A model with a loss added after version 3 (``"poisson"``, whose ``link`` is ``"exp"``) is
 written as ``format_version`` 4, for the same reason: version 1 plus the checkpoint's
 fields and ``preprocessing`` where they apply (a Poisson model takes no target scaling).
-Version 4 holds only such losses, and they only version 4.
+Version 4 holds only such losses, and they only version 4 (or 5).
+
+A model that knows its features' names (fitted on a table with string column names:
+``model.feature_names_in_``) is written as ``format_version`` 5: version 1 plus the field
+``feature_names`` (``n_features`` distinct strings) and the checkpoint's fields and
+``preprocessing`` where they apply, any loss. ``load`` gives the model its names back,
+and ``predict`` then matches a table's columns by name.
 
 ``save`` and ``load`` both append ``.npz`` to a path without it (as ``numpy.savez`` does).
 ``save`` writes a temporary file beside the target, fsyncs it and renames it over the

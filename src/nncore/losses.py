@@ -22,6 +22,16 @@ def _numeric(name: str, y: Any) -> np.ndarray:
     return arr
 
 
+def _mean(correct: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    """Fraction of True in ``correct`` (weighted); 0.0 when there is nothing to count."""
+    if not len(correct):
+        return 0.0
+    if sample_weight is None:
+        return float(np.mean(correct))
+    total = float(sample_weight.sum())
+    return float(np.dot(correct, sample_weight) / total) if total > 0 else 0.0
+
+
 class Loss:
     """Base class: ``loss(ops, outputs, targets, doutputs) -> float``."""
 
@@ -62,8 +72,9 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
-                 doutputs: np.ndarray) -> float:
-        """Return the mean loss and write its gradient into ``doutputs``."""
+                 doutputs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Return the mean loss (``sum w_i loss_i / sum w_i`` with ``sample_weight``,
+        float64 per row) and write its gradient into ``doutputs``."""
         raise NotImplementedError
 
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
@@ -80,8 +91,10 @@ class Loss:
         """Predictions from raw outputs: class labels for classifiers, values otherwise."""
         return outputs
 
-    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray) -> float:
-        """Fraction of correct predictions (classifiers only)."""
+    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> float:
+        """Fraction of correct predictions (classifiers only), weighted by
+        ``sample_weight`` when given."""
         raise TypeError(f"{type(self).__name__} is not a classification loss")
 
 
@@ -109,8 +122,8 @@ class MSE(Loss):
         return out
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
-                 doutputs: np.ndarray) -> float:
-        return ops.mse(outputs, targets, doutputs)
+                 doutputs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        return ops.mse(outputs, targets, doutputs, sample_weight)
 
     def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         return outputs[:, 0] if outputs.shape[1] == 1 else outputs
@@ -155,14 +168,15 @@ class SoftmaxCrossEntropy(Loss):
         return labels
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
-                 doutputs: np.ndarray) -> float:
-        return ops.softmax_xent(outputs, targets, doutputs)
+                 doutputs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        return ops.softmax_xent(outputs, targets, doutputs, sample_weight)
 
     def predict(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         return outputs.argmax(axis=1)
 
-    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray) -> float:
-        return float(np.mean(self.predict(ops, outputs) == targets)) if len(targets) else 0.0
+    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> float:
+        return _mean(self.predict(ops, outputs) == targets, sample_weight)
 
 
 class BinaryCrossEntropy(Loss):
@@ -189,8 +203,8 @@ class BinaryCrossEntropy(Loss):
         return arr
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
-                 doutputs: np.ndarray) -> float:
-        return ops.sigmoid_bce(outputs, targets, doutputs)
+                 doutputs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        return ops.sigmoid_bce(outputs, targets, doutputs, sample_weight)
 
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         return self.probabilities(super().link(ops, outputs))
@@ -204,11 +218,10 @@ class BinaryCrossEntropy(Loss):
         labels = (outputs > 0).astype(np.int64)
         return labels[:, 0] if outputs.shape[1] == 1 else labels
 
-    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray) -> float:
-        if not len(targets):
-            return 0.0
+    def accuracy(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> float:
         pred = (outputs > 0).astype(targets.dtype)
-        return float(np.mean(np.all(pred == (targets > 0.5), axis=1)))
+        return _mean(np.all(pred == (targets > 0.5), axis=1), sample_weight)
 
 
 class PoissonDeviance(Loss):
@@ -239,8 +252,8 @@ class PoissonDeviance(Loss):
         return arr
 
     def __call__(self, ops: Ops, outputs: np.ndarray, targets: np.ndarray,
-                 doutputs: np.ndarray) -> float:
-        return ops.poisson(outputs, targets, doutputs)
+                 doutputs: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        return ops.poisson(outputs, targets, doutputs, sample_weight)
 
     def link(self, ops: Ops, outputs: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # exp overflows to inf, as in the loss

@@ -15,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from nncore import _model_data
 from nncore._model_convert import save_model
+from nncore._model_data import features, n_classes, score
 from nncore._preprocess import Preprocessing, scaled_targets
 from nncore._serving import RowPaths, thread_scope
 from nncore._summary import summary_text
+from nncore._weights import sample_weights, weight_vector
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
-from nncore.data import as_features, float_dtype, resolve_batch_size, same_length
+from nncore.data import float_dtype, resolve_batch_size, same_length
 from nncore.layers import Dense, as_layers
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
@@ -68,6 +71,9 @@ class Sequential:
 
     #: Scaling and labels applied around the network (``nncore._preprocess``); from files.
     preprocessing: Preprocessing | None = None
+    #: The column names of the table the model was built from (strings, as scikit-learn
+    #: records them), or None: ``predict`` and ``fit`` then match a table's columns by name.
+    feature_names_in_: np.ndarray | None = None
 
     def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
                  backend: str | None = None, seed: int | None = 0,
@@ -155,16 +161,8 @@ class Sequential:
         return thread_scope(self.n_threads)
 
     def _features(self, X: Any, build: bool = False) -> np.ndarray:
-        """Convert ``X`` once per public call; build, or check the width against the model."""
-        Xc = as_features(X, self.dtype, n_features=self.n_features)
-        if self.params is None:
-            if not build:
-                raise RuntimeError("the model has no parameters yet: call fit (or build) first")
-            self.build(Xc.shape[1])
-        elif Xc.shape[1] != self.n_features:
-            raise ValueError(f"argument 'X' has {Xc.shape[1]} features, but the model was "
-                             f"built for {self.n_features}")
-        return Xc if self.preprocessing is None else self.preprocessing.features(Xc)
+        """Convert ``X`` once per public call (``nncore._model_data.features``)."""
+        return features(self, X, build)
 
     def _loss(self, loss: Loss | str | None) -> Loss:
         if loss is None:
@@ -184,8 +182,8 @@ class Sequential:
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
             seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
             callbacks: Iterable[Any] | Any = None, validation_data: Any = None,
-            validation_split: float = 0.0, metrics: Sequence[str] | str | None = None
-            ) -> History:
+            validation_split: float = 0.0, metrics: Sequence[str] | str | None = None,
+            sample_weight: Any = None, class_weight: Any = None) -> History:
         """Train with gradient descent on ``(X, y)``.
 
         Parameters
@@ -217,15 +215,27 @@ class Sequential:
             e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``
             (one learning-rate schedule per fit; a warning when it is shorter than
             ``epochs``, or when ``EarlyStopping`` watches ``val_*`` without validation).
-        validation_data : (X_val, y_val), optional
-            Evaluated after every epoch: ``val_loss`` (and ``val_<metric>``) in the logs.
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Evaluated after every epoch: ``val_loss`` (and ``val_<metric>``) in the logs,
+            weighted by ``sample_weight_val`` when given.
         validation_split : float
             Fraction in (0, 1) of the samples, taken from the end before any shuffling, held
-            out as validation data (ignored when ``validation_data`` is given).
+            out as validation data (ignored when ``validation_data`` is given); their
+            weights go with them.
         metrics : str or list of str, optional
             Extra per-epoch metrics: ``"accuracy"`` (classification losses). Computed on the
             whole training set with the weights at the end of the epoch, and on the
             validation data; by default only losses are reported (no extra pass).
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per sample, finite and >= 0 (not all 0). Each step's loss is then
+            ``sum_i w_i loss_i / sum_i w_i`` over its rows, applied as a per-row scale inside
+            the fused loss kernel; the logged loss and accuracy are weighted too. With
+            ``batch_size="full"``, integer weights train as repeating the rows would.
+        class_weight : dict or "balanced", optional
+            Classification losses: a weight per class, multiplying ``sample_weight``.
+            ``{label: weight}`` over the labels ``0 .. C-1`` (0 and 1 for one sigmoid
+            unit; classes left out weigh 1), or ``"balanced"``:
+            ``n_samples / (n_classes * count(label))`` as in scikit-learn.
 
         Returns
         -------
@@ -257,10 +267,13 @@ class Sequential:
             same_length(Xc, targets)
             if len(Xc) == 0:
                 raise ValueError("argument 'X' is empty: need at least one sample to fit")
+            weights = sample_weights(sample_weight, class_weight, targets, chosen,
+                                     n_classes(self, chosen))
             if validation_data is None:
-                Xc, targets, val = split_validation(Xc, targets, validation_split)
+                Xc, targets, weights, val = split_validation(Xc, targets, weights,
+                                                             validation_split)
             else:
-                val = self._validation_data(validation_data, chosen)
+                val = _model_data.validation_data(self, validation_data, chosen)
             self.loss, self.optimizer = chosen, opt
             plan = self._train_plan(resolve_batch_size(batch_size, len(Xc)), chosen)
             if level:
@@ -269,18 +282,9 @@ class Sequential:
             return run_epochs(self, plan, opt, Xc, targets, val, epochs=epochs,
                               rng=self._rng if seed is None else np.random.default_rng(seed),
                               shuffle=shuffle, hooks=hooks, metrics=wanted,
-                              score=lambda X_, t_, acc: self._score(X_, t_, chosen, acc))
-
-    def _validation_data(self, data: Any, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
-        """Convert ``validation_data`` = (X_val, y_val) like the training data."""
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise TypeError("argument 'validation_data' must be a pair (X_val, y_val)")
-        Xv = self._features(data[0])
-        tv = scaled_targets(self, loss, data[1])
-        if len(Xv) != len(tv) or len(Xv) == 0:
-            raise ValueError("argument 'validation_data': X_val and y_val must be non-empty "
-                             f"and of one length, got {len(Xv)} and {len(tv)}")
-        return Xv, tv
+                              score=lambda X_, t_, acc, w_: score(self, X_, t_, chosen, acc,
+                                                                  w_),
+                              weights=weights)
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
@@ -318,34 +322,27 @@ class Sequential:
         out = self._forward(X, act)
         return BinaryCrossEntropy.probabilities(out) if act == "sigmoid" else out
 
-    def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None) -> dict[str, float]:
-        """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only)."""
+    def evaluate(self, X: Any, y: Any, loss: Loss | str | None = None,
+                 sample_weight: Any = None) -> dict[str, float]:
+        """Return ``{"loss": ..., "accuracy": ...}`` (accuracy for classifiers only),
+        weighted by ``sample_weight`` (one finite weight >= 0 per sample) when given."""
         chosen = self._loss(loss)
         targets = scaled_targets(self, chosen, y)
         Xc = self._features(X)
         same_length(Xc, targets)
-        return self._score(Xc, targets, chosen, chosen.is_classifier)
+        w = None if sample_weight is None else weight_vector(sample_weight, len(targets))
+        return score(self, Xc, targets, chosen, chosen.is_classifier, w)
 
-    def _score(self, Xc: np.ndarray, targets: np.ndarray, loss: Loss,
-               accuracy: bool) -> dict[str, float]:
-        """Loss (and accuracy) on converted data: one forward call, one loss kernel."""
-        assert self._net is not None
-        out = np.empty((Xc.shape[0], self.n_outputs), self.dtype)
-        with self._threads():
-            self.ops.mlp_forward(self._net, Xc, out)
-        result = {"loss": loss(self.ops, out, targets, np.empty_like(out))}
-        if accuracy:
-            result["accuracy"] = loss.accuracy(self.ops, out, targets)
-        return result
-
-    def gradients(self, X: Any, y: Any, loss: Loss | str | None = None
+    def gradients(self, X: Any, y: Any, loss: Loss | str | None = None,
+                  sample_weight: Any = None
                   ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
         """Loss and its gradients on ``(X, y)`` by backpropagation, without updating.
 
         The same code as a training step (``Ops.loss_gradient``): with at most
         ``GRADIENT_ROWS`` rows it is the gradient that ``fit`` with
         ``batch_size="full"`` applies; more rows are processed in runs of that many (the
-        gradient of the mean loss all the same), so memory stays bounded.
+        gradient of the mean loss all the same), so memory stays bounded. With
+        ``sample_weight``, of ``sum_i w_i loss_i / sum_i w_i``.
 
         Returns
         -------
@@ -360,7 +357,9 @@ class Sequential:
             same_length(Xc, targets)
             assert self.params is not None
             plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen)
-            value = self.ops.loss_gradient(plan, Xc, targets, np.arange(len(Xc), dtype=np.int64))
+            w = None if sample_weight is None else weight_vector(sample_weight, len(targets))
+            value = self.ops.loss_gradient(plan, Xc, targets, np.arange(len(Xc), dtype=np.int64),
+                                           w)
             return value, [(dW.copy(), db.copy()) for dW, db in
                            self.params.views(self.params.g)]
 
@@ -395,6 +394,7 @@ class Sequential:
         if self.params is not None:
             twin.set_weights(self.get_weights())
         twin.preprocessing = self.preprocessing  # read-only arrays: safe to share
+        twin.feature_names_in_ = self.feature_names_in_
         return twin
 
     def summary(self, print_fn: Any = None) -> None:
@@ -417,6 +417,7 @@ class Sequential:
             "loss": self.loss, "optimizer": self.optimizer, "n_threads": self.n_threads,
             "rng": self._rng.bit_generator.state,
             "n_features": self.n_features, "preprocessing": self.preprocessing,
+            "feature_names_in_": self.feature_names_in_,
             "weights": None if self.params is None else self.params.w.copy(),
             "optimizer_state": (None if self.optimizer is None or self.params is None
                                 else self.optimizer.get_state(self.params)),
@@ -428,6 +429,7 @@ class Sequential:
             backend=state["backend"], seed=state["seed"], loss=state["loss"],
             n_threads=state["n_threads"])
         self.optimizer, self.preprocessing = state["optimizer"], state.get("preprocessing")
+        self.feature_names_in_ = state.get("feature_names_in_")
         if state["weights"] is not None:
             self.build(state["n_features"])
             assert self.params is not None

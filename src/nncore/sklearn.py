@@ -23,7 +23,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from nncore._sklearn_base import _BaseMLP
-from nncore._sklearn_docs import LOSS_PARAMETER, doc
+from nncore._sklearn_docs import CLASS_WEIGHT_PARAMETER, LOSS_PARAMETER, doc
+from nncore._weights import label_class_weights
 from nncore.backends._checks import plain
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, PoissonDeviance, SoftmaxCrossEntropy
 from nncore.model import Sequential
@@ -54,9 +55,36 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ...                     learning_rate_init=0.01, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
-""")
+""", last=CLASS_WEIGHT_PARAMETER)
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
+                 dtype: str | None = None, backend: str | None = None,
+                 n_threads: int | None = None, class_weight: Any = None) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            dtype=dtype, backend=backend, n_threads=n_threads)
+        self.class_weight = class_weight
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Train the network on ``(X, y)`` from fresh weights (or, with ``warm_start``, on).
 
         Parameters
@@ -65,16 +93,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 indicator matrix for multilabel problems.
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per sample, finite and >= 0: each batch's loss is
+            ``sum w_i loss_i / sum w_i`` (times ``class_weight``'s).
 
         Returns
         -------
         self : MLPClassifier
             The fitted estimator.
         """
-        self._fit(X, y, incremental=False)
+        self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> MLPClassifier:
         """Run one epoch over ``(X, y)``, keeping the weights and the optimizer's state.
 
         Parameters
@@ -86,6 +118,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes : array-like of shape (n_classes,), optional
             All the classes across calls: required on the first call (unless ``fit``
             ran before), optional afterwards.
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per sample, as in ``fit``.
 
         Returns
         -------
@@ -99,7 +133,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 unique_labels(classes), self.classes_):
             raise ValueError(f"`classes={plain(classes)!r}` is not the same as on last call "
                              f"to partial_fit, was: {plain(self.classes_)!r}")
-        self._fit(X, y, incremental=True, classes=classes if first else None)
+        self._fit(X, y, incremental=True, classes=classes if first else None,
+                  sample_weight=sample_weight)
         return self
 
     def _encode_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
@@ -140,12 +175,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return targets
         return targets[:, 0].astype(np.int64) if targets.shape[1] == 1 else None
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
+    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+                          w: np.ndarray | None) -> float:
         out = model.predict_outputs(X)
         if not np.isfinite(out).all():
             return float("nan")
         assert model.loss is not None
-        return model.loss.accuracy(model.ops, out, t)
+        return model.loss.accuracy(model.ops, out, t, w)
+
+    def _class_weight_of(self, targets: np.ndarray) -> np.ndarray | None:
+        if self.class_weight is None:
+            return None
+        if targets.ndim == 2 and targets.shape[1] > 1:
+            raise ValueError("class_weight is not supported for multilabel targets")
+        idx = targets if targets.ndim == 1 else targets[:, 0] > 0.5
+        return label_class_weights(self.class_weight, self.classes_, idx)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted class labels (an indicator matrix for multilabel problems).
@@ -261,7 +305,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             dtype=dtype, backend=backend, n_threads=n_threads)
         self.loss = loss
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Train the network on ``(X, y)`` from fresh weights (or, with ``warm_start``, on).
 
         Parameters
@@ -270,16 +314,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Target values.
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per sample, finite and >= 0: each batch's loss is
+            ``sum w_i loss_i / sum w_i``.
 
         Returns
         -------
         self : MLPRegressor
             The fitted estimator.
         """
-        self._fit(X, y, incremental=False)
+        self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Run one epoch over ``(X, y)``, keeping the weights and the optimizer's state.
 
         Parameters
@@ -288,13 +335,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Target values.
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per sample, as in ``fit``.
 
         Returns
         -------
         self : MLPRegressor
             The updated estimator.
         """
-        self._fit(X, y, incremental=True)
+        self._fit(X, y, incremental=True, sample_weight=sample_weight)
         return self
 
     def _encode_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
@@ -306,12 +355,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError("loss='poisson' requires non-negative y.")
         return targets, PoissonDeviance(), "exp"
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray) -> float:
+    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+                          w: np.ndarray | None) -> float:
         assert model.loss is not None
         out = model.loss.link(model.ops, model.predict_outputs(X))  # exp for "poisson"
         if not np.isfinite(out).all():
             return float("nan")
-        return float(r2_score(t, out))
+        return float(r2_score(t, out, sample_weight=w))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values.

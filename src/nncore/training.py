@@ -22,8 +22,11 @@ from nncore.callbacks import Callback
 from nncore.losses import Loss
 from nncore.optimizers import Optimizer
 
-#: ``score(X, targets, accuracy)``: loss (and accuracy) of the model on converted data.
-ScoreFn = Callable[[np.ndarray, np.ndarray, bool], dict[str, float]]
+#: ``score(X, targets, accuracy, weights)``: loss (and accuracy) of the model on converted
+#: data, weighted by ``weights`` (float64 per sample) unless None.
+ScoreFn = Callable[[np.ndarray, np.ndarray, bool, "np.ndarray | None"], dict[str, float]]
+#: Converted validation data: ``(X_val, targets_val, weights_val or None)``.
+Validation = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 METRICS = ("accuracy",)
 
@@ -59,9 +62,10 @@ class History(Callback):
 
 
 def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
-               targets: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, *,
+               targets: np.ndarray, val: Validation | None, *,
                epochs: int, rng: np.random.Generator, shuffle: bool,
-               hooks: list[Callback], metrics: tuple[str, ...], score: ScoreFn) -> History:
+               hooks: list[Callback], metrics: tuple[str, ...], score: ScoreFn,
+               weights: np.ndarray | None = None) -> History:
     """The epochs of ``Sequential.fit`` on converted data, with the model's plan.
 
     Each epoch is one ``Ops.train_epoch`` call, then the hooks. Everything comes in as an
@@ -78,7 +82,7 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
         Configures the plan before every epoch; takes back the step count after it.
     X, targets : ndarray
         Converted training data.
-    val : (X_val, targets_val) or None
+    val : (X_val, targets_val, weights_val or None) or None
         Converted validation data, scored after every epoch.
     epochs : int
     rng : numpy.random.Generator
@@ -89,8 +93,10 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
     metrics : tuple of str
         Extra metrics (``"accuracy"``) for the logs.
     score : callable
-        ``score(X, targets, accuracy) -> {"loss": ..., "accuracy": ...}`` on converted
-        data with the current weights.
+        ``score(X, targets, accuracy, weights) -> {"loss": ..., "accuracy": ...}`` on
+        converted data with the current parameters.
+    weights : ndarray of float64, optional
+        One weight per training sample (``nncore._weights``), or None.
 
     Returns
     -------
@@ -111,7 +117,7 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
         plan.configure(*optimizer.plan_state(params))
         np.copyto(last_good, params.w)
         try:
-            mean_loss = ops.train_epoch(plan, X, targets, order)
+            mean_loss = ops.train_epoch(plan, X, targets, order, weights)
         finally:
             optimizer.set_step(plan.step)
         if not (math.isfinite(mean_loss) and math.isfinite(float(params.w.sum()))):
@@ -124,9 +130,9 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
             )
         logs = {"loss": mean_loss}
         if "accuracy" in metrics:
-            logs["accuracy"] = score(X, targets, True)["accuracy"]
+            logs["accuracy"] = score(X, targets, True, weights)["accuracy"]
         if val is not None:
-            scores = score(val[0], val[1], "accuracy" in metrics)
+            scores = score(val[0], val[1], "accuracy" in metrics, val[2])
             logs.update({f"val_{k}": v for k, v in scores.items()})
         stop = False
         for cb in hooks:
@@ -153,15 +159,22 @@ def check_metrics(metrics: Sequence[str] | str | None, loss: Loss) -> tuple[str,
     return names
 
 
-def split_validation(X: np.ndarray, targets: np.ndarray, split: float
-                     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Hold out the last ``split`` of the (converted) samples as validation data."""
+def split_validation(X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
+                     split: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Validation | None]:
+    """Hold out the last ``split`` of the (converted) samples, and their weights, as
+    validation data."""
     split = _checks.number("", "validation_split", split, low=0.0, high=1.0, high_open=True)
     if split == 0:
-        return X, targets, None
+        return X, targets, weights, None
     n_val = round(len(X) * split)
     if not 0 < n_val < len(X):
         raise ValueError(f"argument 'validation_split' = {split} leaves no training or no "
                          f"validation samples out of {len(X)}")
     cut = len(X) - n_val
-    return X[:cut], targets[:cut], (X[cut:], targets[cut:])
+    if weights is None:
+        return X[:cut], targets[:cut], None, (X[cut:], targets[cut:], None)
+    if not (weights[:cut].sum() > 0 and weights[cut:].sum() > 0):
+        raise ValueError("argument 'validation_split': the training or the validation part "
+                         "has weight 0 for every sample")
+    return X[:cut], targets[:cut], weights[:cut], (X[cut:], targets[cut:], weights[cut:])

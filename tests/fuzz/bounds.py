@@ -271,10 +271,11 @@ class BoundOps(NumpyOps):
         self.loss_mag += abs(loss) * rows if math.isfinite(loss) else 0.0
         return loss
 
-    def _softmax_xent(self, logits, labels, dlogits):
+    def _softmax_xent(self, logits, labels, dlogits, rw=None):
+        assert rw is None  # the bounds are the unweighted loss's
         e_z, d_z = (x.copy() for x in self.err(logits))
         z0 = logits.copy()
-        loss = REF._softmax_xent(logits, labels, dlogits)
+        loss = REF._softmax_xent(logits, labels, dlogits, None)
         n = z0.shape[0]
         with np.errstate(all="ignore"):
             delta = _rows(e_z, "max") if n else e_z
@@ -290,11 +291,12 @@ class BoundOps(NumpyOps):
                                  _rows(np.isnan(z0) & d_z, "any"), _rows(e_z == 0, "all"),
                                  loss)
 
-    def _sigmoid_bce(self, logits, y, dlogits):
+    def _sigmoid_bce(self, logits, y, dlogits, rw=None):
+        assert rw is None  # the bounds are the unweighted loss's
         e_z, d_z = (x.copy() for x in self.err(logits))
         e_t, d_t = self.err(y)
         z0 = logits.copy()
-        loss = REF._sigmoid_bce(logits, y, dlogits)
+        loss = REF._sigmoid_bce(logits, y, dlogits, None)
         size = max(z0.size, 1)
         with np.errstate(all="ignore"):
             m = np.maximum(_mag(z0) - e_z, 0.0)
@@ -310,11 +312,12 @@ class BoundOps(NumpyOps):
                                  (np.isnan(z0) & d_z) | (np.isnan(y) & d_t),
                                  (e_z == 0) & (e_t == 0), loss)
 
-    def _mse(self, pred, y, dpred):
+    def _mse(self, pred, y, dpred, rw=None):
+        assert rw is None  # the bounds are the unweighted loss's
         e_p, d_p = (x.copy() for x in self.err(pred))
         e_t, d_t = self.err(y)
         p0 = pred.copy()
-        loss = REF._mse(pred, y, dpred)
+        loss = REF._mse(pred, y, dpred, None)
         size = max(p0.size, 1)
         with np.errstate(all="ignore"):
             r = np.asarray(p0 - y, F64)
@@ -326,11 +329,12 @@ class BoundOps(NumpyOps):
                                  (np.isnan(p0) & d_p) | (np.isnan(y) & d_t),
                                  (e_p == 0) & (e_t == 0), loss)
 
-    def _poisson(self, logits, y, dlogits):
+    def _poisson(self, logits, y, dlogits, rw=None):
+        assert rw is None  # the bounds are the unweighted loss's
         e_z, d_z = (x.copy() for x in self.err(logits))
         e_t, d_t = self.err(y)
         z0 = logits.copy()
-        loss = REF._poisson(logits, y, dlogits)
+        loss = REF._poisson(logits, y, dlogits, None)
         size = max(z0.size, 1)
         with np.errstate(all="ignore"):
             zz, tt = np.asarray(z0, F64), np.asarray(y, F64)

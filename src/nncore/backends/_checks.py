@@ -95,6 +95,31 @@ def labels(op: str, name: str, y: Any, n: int) -> np.ndarray:
     return y
 
 
+def sample_weight(op: str, w: Any, n: int, whole: bool = True) -> np.ndarray | None:
+    """Per-row weights: None, or 1-D C-contiguous float64, n of them, finite and >= 0.
+
+    ``whole``: they must also sum to more than 0 (a loss over them alone is defined).
+    """
+    if w is None:
+        return None
+    _array(op, "sample_weight", w, 1)
+    if w.dtype != _F64:
+        raise TypeError(f"{op}: argument 'sample_weight' must have dtype float64, got {w.dtype}")
+    if w.shape[0] != n:
+        raise ValueError(f"{op}: argument 'sample_weight' has {w.shape[0]} weights, "
+                         f"expected one per row ({n})")
+    if n and not (np.isfinite(w).all() and w.min() >= 0):
+        raise ValueError(f"{op}: argument 'sample_weight' must be finite and >= 0")
+    if whole and n and not w.sum() > 0:
+        raise ValueError(f"{op}: argument 'sample_weight' sums to 0: no row has weight")
+    return w
+
+
+def row_scale(w: np.ndarray | None) -> np.ndarray | None:
+    """The kernels' per-row multipliers of checked weights: w n / sum(w), mean 1."""
+    return None if w is None or w.shape[0] == 0 else w * (w.shape[0] / w.sum())
+
+
 def shape(op: str, name: str, x: np.ndarray, expected: tuple[int, ...]) -> None:
     if x.shape != expected:
         raise ValueError(f"{op}: argument '{name}' has shape {x.shape}, expected {expected}")

@@ -282,6 +282,43 @@ cdef double _mse(const floating* P, const floating* T, floating* dP, Py_ssize_t 
     return total
 
 
+cdef double _loss_plain(int kind, const floating* Z, const floating* T,
+                        const int64_t* labels, floating* dZ, Py_ssize_t n, Py_ssize_t k,
+                        double scale) noexcept nogil:
+    """The loss ``kind`` summed over n rows of k (T or labels, the one the loss reads)."""
+    if kind == LOSS_XENT:
+        return _softmax_xent(Z, labels, dZ, n, k, scale)
+    if kind == LOSS_BCE:
+        return _sigmoid_bce(Z, T, dZ, n * k, scale)
+    if kind == LOSS_POISSON:
+        return _poisson(Z, T, dZ, n * k, scale)
+    return _mse(Z, T, dZ, n * k, scale)
+
+
+cdef double _loss(int kind, const floating* Z, const floating* T, const int64_t* labels,
+                  floating* dZ, Py_ssize_t n, Py_ssize_t k, double scale,
+                  const double* rw) noexcept nogil:
+    """Sum over rows of rw[i] * loss_i, the gradient of row i scaled by scale * rw[i].
+
+    rw NULL: every rw[i] = 1 (one call over all rows). Otherwise the same kernels row by
+    row, in the same pass; a row with rw[i] == 0 gets a zero gradient and adds nothing,
+    also where its loss is inf or NaN (a weight of 0 removes the row). dZ may be Z.
+    """
+    cdef Py_ssize_t i, j
+    cdef double total = 0
+    if rw == NULL:
+        return _loss_plain(kind, Z, T, labels, dZ, n, k, scale)
+    for i in range(n):
+        if rw[i] == 0:
+            for j in range(k):
+                dZ[i * k + j] = 0
+            continue
+        total += rw[i] * _loss_plain(kind, Z + i * k, T + i * k if T != NULL else NULL,
+                                     labels + i if labels != NULL else NULL, dZ + i * k, 1,
+                                     k, scale * rw[i])
+    return total
+
+
 cdef inline void _sgd(floating* w, const floating* g, floating* v, Py_ssize_t n,
                       floating lr, floating mu, bint nesterov, floating wd) noexcept nogil:
     # _update_body.h: wd == 0 takes loops without the decay term (0 * inf would be NaN).

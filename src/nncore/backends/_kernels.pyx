@@ -268,11 +268,12 @@ def col_sum(const floating[:, ::1] X, floating[::1] out):
 
 
 def softmax_xent(const floating[:, ::1] logits, const int64_t[::1] labels,
-                 floating[:, ::1] dlogits):
+                 floating[:, ::1] dlogits, const double[::1] rw=None):
     """Mean softmax cross-entropy; dlogits = (softmax - onehot) / n.
 
-    Returns (loss, bad): bad is the index of the first label outside [0, C), or -1; the
-    labels are checked before anything is written. OUT: dlogits (may be logits).
+    rw (optional): per-row multipliers of the loss and gradient (see _loss). Returns
+    (loss, bad): bad is the index of the first label outside [0, C), or -1; the labels
+    are checked before anything is written. OUT: dlogits (may be logits).
     """
     cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1], i
     cdef double total
@@ -281,44 +282,43 @@ def softmax_xent(const floating[:, ::1] logits, const int64_t[::1] labels,
             return 0.0, i
     if n == 0:
         return 0.0, -1
+    cdef const double* r = &rw[0] if rw is not None else NULL
     with nogil:
-        total = _softmax_xent(&logits[0, 0], &labels[0], &dlogits[0, 0], n, c, 1.0 / n)
+        total = _loss(LOSS_XENT, &logits[0, 0], <const floating*>NULL, &labels[0],
+                      &dlogits[0, 0], n, c, 1.0 / n, r)
     return total / n, -1
 
 
-def sigmoid_bce(const floating[:, ::1] logits, const floating[:, ::1] y,
-                floating[:, ::1] dlogits):
-    """Mean binary cross-entropy with logits over all elements; dlogits = (sigmoid - y)/N."""
-    cdef Py_ssize_t m = logits.shape[0] * logits.shape[1]
+cdef double _elementwise(int kind, const floating[:, ::1] Z, const floating[:, ::1] T,
+                         floating[:, ::1] dZ, const double[::1] rw):
+    """Mean over all elements of the loss ``kind``; dZ its gradient / N (times rw[i])."""
+    cdef Py_ssize_t n = Z.shape[0], k = Z.shape[1]
     cdef double total
-    if m == 0:
+    if n * k == 0:
         return 0.0
+    cdef const double* r = &rw[0] if rw is not None else NULL
     with nogil:
-        total = _sigmoid_bce(&logits[0, 0], &y[0, 0], &dlogits[0, 0], m, 1.0 / m)
-    return total / m
+        total = _loss(kind, &Z[0, 0], &T[0, 0], <const int64_t*>NULL, &dZ[0, 0], n, k,
+                      1.0 / (n * k), r)
+    return total / (n * k)
+
+
+def sigmoid_bce(const floating[:, ::1] logits, const floating[:, ::1] y,
+                floating[:, ::1] dlogits, const double[::1] rw=None):
+    """Mean binary cross-entropy with logits over all elements; dlogits = (sigmoid - y)/N."""
+    return _elementwise(LOSS_BCE, logits, y, dlogits, rw)
 
 
 def poisson(const floating[:, ::1] logits, const floating[:, ::1] y,
-            floating[:, ::1] dlogits):
+            floating[:, ::1] dlogits, const double[::1] rw=None):
     """Mean Poisson deviance of exp(logits) over all elements; dlogits = 2 (exp - y) / N."""
-    cdef Py_ssize_t m = logits.shape[0] * logits.shape[1]
-    cdef double total
-    if m == 0:
-        return 0.0
-    with nogil:
-        total = _poisson(&logits[0, 0], &y[0, 0], &dlogits[0, 0], m, 1.0 / m)
-    return total / m
+    return _elementwise(LOSS_POISSON, logits, y, dlogits, rw)
 
 
-def mse(const floating[:, ::1] pred, const floating[:, ::1] y, floating[:, ::1] dpred):
+def mse(const floating[:, ::1] pred, const floating[:, ::1] y, floating[:, ::1] dpred,
+        const double[::1] rw=None):
     """Mean squared error over batch and outputs; dpred = 2 (pred - y) / N."""
-    cdef Py_ssize_t m = pred.shape[0] * pred.shape[1]
-    cdef double total
-    if m == 0:
-        return 0.0
-    with nogil:
-        total = _mse(&pred[0, 0], &y[0, 0], &dpred[0, 0], m, 1.0 / m)
-    return total / m
+    return _elementwise(LOSS_MSE, pred, y, dpred, rw)
 
 
 def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] v, double lr,

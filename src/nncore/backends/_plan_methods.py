@@ -67,7 +67,7 @@ class PlanMethods:
         raise NotImplementedError
 
     def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
-                    order: np.ndarray) -> float:
+                    order: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """One epoch of mini-batch gradient descent in one call.
 
         For each run of ``plan.batch_size`` indices of ``order`` (the last run may be
@@ -91,6 +91,11 @@ class PlanMethods:
             IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
         order : ndarray of int64, shape (m,)
             IN: sample indices in [0, n), in the order to visit them.
+        sample_weight : ndarray of float64, shape (n,), optional
+            IN: a weight per sample, finite and >= 0. Each step's loss is then
+            ``sum_i w_i loss_i / sum_i w_i`` over its rows, applied as a per-row scale
+            inside the fused loss kernel; a step whose weights sum to 0 changes the
+            parameters only by weight decay.
 
         Returns
         -------
@@ -101,11 +106,12 @@ class PlanMethods:
         plan.net.check_input(op, X)
         plan.check_targets(op, X, targets)
         check_order(op, order, X.shape[0])
-        total = self._train_epoch(plan, X, targets, order)
+        weights = _checks.sample_weight(op, sample_weight, X.shape[0], whole=False)
+        total = self._train_epoch(plan, X, targets, order, weights)
         return total / order.shape[0] if order.shape[0] else 0.0
 
     def loss_gradient(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
-                      order: np.ndarray) -> float:
+                      order: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean loss over the rows ``order`` and its gradient, without an update.
 
         The forward pass, loss and backpropagation of a ``train_epoch`` step (the same
@@ -125,6 +131,10 @@ class PlanMethods:
             IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
         order : ndarray of int64, shape (m,)
             IN: sample indices in [0, n).
+        sample_weight : ndarray of float64, shape (n,), optional
+            IN: a weight per sample, finite and >= 0: the loss is then
+            ``sum_i w_i loss_i / sum_i w_i`` over ``order`` (0.0, and a zero gradient,
+            when those weights sum to 0).
 
         Returns
         -------
@@ -135,17 +145,18 @@ class PlanMethods:
         plan.net.check_input(op, X)
         plan.check_targets(op, X, targets)
         check_order(op, order, X.shape[0])
+        weights = _checks.sample_weight(op, sample_weight, X.shape[0], whole=False)
         if order.shape[0] == 0:
             plan.net.g[...] = 0
             return 0.0
-        return self._loss_gradient(plan, X, targets, order)
+        return self._loss_gradient(plan, X, targets, order, weights)
 
     # Hooks, called with validated arguments only.
     def _mlp_forward(self, net, X, out, work):
         raise NotImplementedError
 
-    def _train_epoch(self, plan, X, targets, order):
+    def _train_epoch(self, plan, X, targets, order, weights):
         raise NotImplementedError
 
-    def _loss_gradient(self, plan, X, targets, order):
+    def _loss_gradient(self, plan, X, targets, order, weights):
         raise NotImplementedError

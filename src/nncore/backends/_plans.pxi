@@ -74,12 +74,15 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
                             int loss_kind, double scale, floating* w, floating* g,
                             bint accumulate, floating* work, int64_t* label_work,
                             double* acc, bint fused_sgd, double lr,
-                            double wd) noexcept nogil:
+                            double wd, const double* weights, double wfactor,
+                            double* rw) noexcept nogil:
     """One batch, the backpropagation shared by train_epoch and loss_gradient.
 
     Gathers rows idx of X and T (or labels), runs the forward pass, the loss with its
     gradient times ``scale`` into D_{L-1}, and the backward pass (D_i turned into dZ_i in
-    place). The parameter gradient goes into g (added to it when ``accumulate``); with
+    place). With ``weights`` (else NULL), row r's loss and gradient are multiplied by
+    rw[r] = weights[idx[r]] * wfactor (rw: scratch of ``rows``), inside the loss kernels.
+    The parameter gradient goes into g (added to it when ``accumulate``); with
     ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
     b -= lr db), and g is not written. Returns the loss summed over the batch (unscaled).
     """
@@ -94,6 +97,9 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     cdef double part
     cdef floating beta = 1 if accumulate else 0
     _gather(Xb, X, idx, rows, d0)
+    if weights != NULL:
+        for r in range(rows):
+            rw[r] = weights[idx[r]] * wfactor
     if loss_kind == LOSS_XENT:
         for r in range(rows):
             label_work[r] = labels[idx[r]]
@@ -111,14 +117,8 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     # loss and its gradient into D_{L-1}
     A = work + net.work_off[2 * L]
     D = work + net.work_off[2 * L + 1]
-    if loss_kind == LOSS_XENT:
-        part = _softmax_xent(A, label_work, D, rows, k, scale)
-    elif loss_kind == LOSS_BCE:
-        part = _sigmoid_bce(A, Tb, D, rows * k, scale)
-    elif loss_kind == LOSS_POISSON:
-        part = _poisson(A, Tb, D, rows * k, scale)
-    else:
-        part = _mse(A, Tb, D, rows * k, scale)
+    part = _loss(loss_kind, A, Tb, label_work, D, rows, k, scale,
+                 rw if weights != NULL else NULL)
     # backward, last layer first
     for i in range(L - 1, -1, -1):
         n_in, n_out = net.sizes[i], net.sizes[i + 1]
@@ -156,14 +156,17 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 const int64_t[::1] work_off, floating[::1] w, floating[::1] g,
                 floating[::1] work, int64_t[::1] label_work, double[::1] acc, int loss_kind,
                 int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
-                int64_t[::1] counters, bint fused_sgd):
+                int64_t[::1] counters, bint fused_sgd, const double[::1] weights,
+                double[::1] rw):
     """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
 
     X (n, d0) IN; T (n, k) IN float targets (mse, bce, poisson) or labels (n,) IN
     (softmax_xent);
     order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
     w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
-    counters INOUT: [0] optimizer step t, [1] steps done in this call. The offsets
+    counters INOUT: [0] optimizer step t, [1] steps done in this call. weights: one per
+    row of X (empty: unweighted); each batch's loss is then sum w_i l_i / sum w_i (a batch
+    whose weights sum to 0 moves nothing but weight decay); rw: scratch of batch. The offsets
     (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
     _batch_gradient, then the update (with ``fused_sgd``, plain SGD without momentum,
     applied inside it). Returns the sum over steps of (mean batch loss x batch rows).
@@ -179,13 +182,21 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
     cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
     cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
     cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
+    cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
+    cdef double wsum
+    cdef Py_ssize_t r
     with nogil:
         while start < n:
             rows = min(batch, n - start)
             scale = 1.0 / rows if xent else 1.0 / (rows * k)
+            wsum = 0
+            if Wp != NULL:
+                for r in range(rows):
+                    wsum += Wp[order[start + r]]
             part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
                                    &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
-                                   fused_sgd, lr, wd)
+                                   fused_sgd, lr, wd, Wp, rows / wsum if wsum > 0 else 0,
+                                   &rw[0])
             total += part * scale * rows
             start += rows
             # update
@@ -214,13 +225,16 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
                   const double[::1] slopes, const int64_t[::1] w_off,
                   const int64_t[::1] b_off, const int64_t[::1] work_off, floating[::1] w,
                   floating[::1] g, floating[::1] work, int64_t[::1] label_work,
-                  double[::1] acc, int loss_kind):
+                  double[::1] acc, int loss_kind, const double[::1] weights,
+                  double[::1] rw):
     """Mean loss over X[order] and its gradient into g (OUT), without an update.
 
     The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
     loss gradient scaled by 1 / (all rows [x outputs]), so the runs' parameter gradients
-    add up (GEMM beta = 1 after the first) to the gradient of the mean. Needs
-    len(order) >= 1. Looks for Ctrl-C every SIGNAL_EVERY runs.
+    add up (GEMM beta = 1 after the first) to the gradient of the mean. With weights (one
+    per row of X; empty: none), of sum w_i l_i / sum w_i over all of order (a zero sum
+    gives a zero loss and gradient). Needs len(order) >= 1. Looks for Ctrl-C every
+    SIGNAL_EVERY runs.
     """
     cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
     cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
@@ -230,12 +244,19 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
     cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
     cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
     cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
+    cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
+    cdef double wsum = 0
+    cdef Py_ssize_t r
     with nogil:
+        if Wp != NULL:
+            for r in range(n):
+                wsum += Wp[order[r]]
         while start < n:
             rows = min(batch, n - start)
             total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
                                      scale, &w[0], &g[0], start > 0, &work[0],
-                                     &label_work[0], &acc[0], False, 0, 0)
+                                     &label_work[0], &acc[0], False, 0, 0, Wp,
+                                     n / wsum if wsum > 0 else 0, &rw[0])
             start += rows
             runs += 1
             if runs % SIGNAL_EVERY == 0:

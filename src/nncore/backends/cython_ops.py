@@ -40,20 +40,20 @@ class CythonOps(Ops):
     def _col_sum(self, X, out):
         self._col_sum_k[X.dtype.char](X, out)
 
-    def _softmax_xent(self, logits, labels, dlogits):
-        loss, bad = self._k.softmax_xent(logits, labels, dlogits)
+    def _softmax_xent(self, logits, labels, dlogits, rw):
+        loss, bad = self._k.softmax_xent(logits, labels, dlogits, rw)
         if bad >= 0:
             raise bad_label_error(labels, logits.shape[1], bad)
         return loss
 
-    def _sigmoid_bce(self, logits, y, dlogits):
-        return self._k.sigmoid_bce(logits, y, dlogits)
+    def _sigmoid_bce(self, logits, y, dlogits, rw):
+        return self._k.sigmoid_bce(logits, y, dlogits, rw)
 
-    def _mse(self, pred, y, dpred):
-        return self._k.mse(pred, y, dpred)
+    def _mse(self, pred, y, dpred, rw):
+        return self._k.mse(pred, y, dpred, rw)
 
-    def _poisson(self, logits, y, dlogits):
-        return self._k.poisson(logits, y, dlogits)
+    def _poisson(self, logits, y, dlogits, rw):
+        return self._k.poisson(logits, y, dlogits, rw)
 
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):
         self._sgd_k[w.dtype.char](w, g, v, lr, momentum, nesterov, wd, n_decay)
@@ -70,16 +70,18 @@ class CythonOps(Ops):
         lay = net.layout
         return self._k.RowNet(net.w, net.sizes, net.acts, net.slopes, lay.w_off, lay.b_off)
 
-    def _train_epoch(self, plan, X, targets, order):
+    def _train_epoch(self, plan, X, targets, order, weights):
         net = plan.net
         return self._k.train_epoch(
             *self._plan_args(plan, X, targets, order), plan.loss_code, plan.opt_code,
             plan.hyper, plan.s1 if plan.s1.size else net.g,
-            plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd)
+            plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd,
+            _NO_WEIGHTS if weights is None else weights, plan.row_weights)
 
-    def _loss_gradient(self, plan, X, targets, order):
+    def _loss_gradient(self, plan, X, targets, order, weights):
         return self._k.loss_gradient(*self._plan_args(plan, X, targets, order),
-                                     plan.loss_code)
+                                     plan.loss_code, _NO_WEIGHTS if weights is None else weights,
+                                     plan.row_weights)
 
     @staticmethod
     def _plan_args(plan, X, targets, order):
@@ -95,3 +97,4 @@ class CythonOps(Ops):
 _EMPTY = {np.dtype(t): np.zeros(0, t) for t in (np.float32, np.float64)}
 _EMPTY2 = {np.dtype(t): np.zeros((0, 1), t) for t in (np.float32, np.float64)}
 _NO_LABELS = np.zeros(0, np.int64)
+_NO_WEIGHTS = np.zeros(0, np.float64)

@@ -19,6 +19,25 @@ def bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
     )
 
 
+def _weighted(per_row: np.ndarray, grad: np.ndarray, out: np.ndarray, rw: np.ndarray,
+              size: int) -> float:
+    """A loss with per-row multipliers ``rw``: ``out = grad * rw_i`` row by row and the
+    sum of ``rw_i * per_row_i`` over ``size``. A row with ``rw_i == 0`` gets a zero
+    gradient and adds nothing, also where its loss is inf or NaN (as in the kernels)."""
+    keep = rw != 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        out[...] = np.where(keep[:, None], grad * rw[:, None], 0)
+        return float(np.where(keep, rw * per_row, 0.0).sum() / size)
+
+
+def _factor(weights: np.ndarray | None, idx: np.ndarray) -> float:
+    """rows / sum of the rows' weights (0 when they sum to 0), as the kernels take it."""
+    if weights is None:
+        return 1.0
+    s = float(weights[idx].sum())
+    return len(idx) / s if s > 0 else 0.0
+
+
 class NumpyOps(Ops):
     """The reference backend: every kernel in plain NumPy, written to be read."""
 
@@ -48,7 +67,7 @@ class NumpyOps(Ops):
     def _col_sum(self, X, out):
         out[...] = X.sum(axis=0, dtype=np.float64)
 
-    def _softmax_xent(self, logits, labels, dlogits):
+    def _softmax_xent(self, logits, labels, dlogits, rw):
         n, c = logits.shape
         bad = np.flatnonzero((labels < 0) | (labels >= c))
         if bad.size:
@@ -59,29 +78,39 @@ class NumpyOps(Ops):
         e = np.exp(logits - mx)
         s = e.sum(axis=1, keepdims=True, dtype=np.float64)
         rows = np.arange(n)
-        loss = float(np.mean(mx[:, 0] + np.log(s[:, 0]) - logits[rows, labels]))
+        per_row = mx[:, 0] + np.log(s[:, 0]) - logits[rows, labels]
+        if rw is not None:
+            grad = e / s / n
+            grad[rows, labels] -= 1.0 / n
+            return _weighted(per_row, grad, dlogits, rw, n)
+        loss = float(np.mean(per_row))
         dlogits[...] = e / s / n
         dlogits[rows, labels] -= dlogits.dtype.type(1.0 / n)
         return loss
 
-    def _sigmoid_bce(self, logits, y, dlogits):
+    def _sigmoid_bce(self, logits, y, dlogits, rw):
         if logits.size == 0:
             return 0.0
         z = logits
         e = np.exp(-np.abs(z))
         loss = np.maximum(z, 0) - z * y + np.log1p(e)
         grad = (np.where(z >= 0, 1, e) / (1 + e) - y) / z.size
+        if rw is not None:
+            return _weighted(loss.sum(axis=1, dtype=np.float64), grad, dlogits, rw, z.size)
         dlogits[...] = grad
         return float(loss.sum(dtype=np.float64) / z.size)
 
-    def _mse(self, pred, y, dpred):
+    def _mse(self, pred, y, dpred, rw):
         if pred.size == 0:
             return 0.0
         r = pred - y
+        if rw is not None:
+            return _weighted(np.square(r, dtype=np.float64).sum(axis=1), 2 * r / r.size,
+                             dpred, rw, r.size)
         dpred[...] = 2 * r / r.size
         return float(np.square(r, dtype=np.float64).mean())
 
-    def _poisson(self, logits, y, dlogits):
+    def _poisson(self, logits, y, dlogits, rw):
         if logits.size == 0:
             return 0.0
         # float64 for both dtypes, as the kernel; log(0) and log(y < 0) are expected
@@ -90,6 +119,9 @@ class NumpyOps(Ops):
             z, t = logits.astype(np.float64), y.astype(np.float64)
             mu = np.exp(z)
             terms = (mu - t) + np.where(t != 0, t * (np.log(t) - z), 0.0)
+            if rw is not None:
+                return _weighted(2 * terms.sum(axis=1), 2 * (mu - t) * (1.0 / z.size),
+                                 dlogits, rw, z.size)
             dlogits[...] = 2 * (mu - t) * (1.0 / z.size)
         return float(2 * terms.sum() / z.size)
 
@@ -137,22 +169,25 @@ class NumpyOps(Ops):
                 self._bias_act_forward(dst, b, int(act), dst, float(slope))
                 prev = dst
 
-    def _train_epoch(self, plan, X, targets, order):
+    def _train_epoch(self, plan, X, targets, order, weights):
         # Like the kernels, stay silent on overflow: fit reports a diverging epoch itself.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._train_epoch_loop(plan, X, targets, order)
+            return self._train_epoch_loop(plan, X, targets, order, weights)
 
-    def _loss_gradient(self, plan, X, targets, order):
+    def _loss_gradient(self, plan, X, targets, order, weights):
         n, total = len(order), 0.0
         views = plan.net.views(plan.net.w), plan.net.views(plan.net.g)
+        # weights: multipliers w_i n / sum(w) over all of order, as the kernel
+        factor = _factor(weights, order)
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, n, plan.batch_size):
                 idx = order[start : start + plan.batch_size]
+                rw = None if weights is None else weights[idx] * factor
                 total += self._batch_gradient(plan, views, X, targets, idx, len(idx) / n,
-                                              accumulate=start > 0) * len(idx) / n
+                                              accumulate=start > 0, rw=rw) * len(idx) / n
         return total
 
-    def _train_epoch_loop(self, plan, X, targets, order):
+    def _train_epoch_loop(self, plan, X, targets, order, weights):
         net = plan.net
         h = plan.hyper
         # Python floats: NumPy float64 scalars would upcast float32 work to float64.
@@ -161,9 +196,10 @@ class NumpyOps(Ops):
         views = net.views(net.w), net.views(net.g)  # once per epoch, not per batch
         for start in range(0, len(order), plan.batch_size):
             idx = order[start : start + plan.batch_size]
+            rw = None if weights is None else weights[idx] * _factor(weights, idx)
             total += self._batch_gradient(plan, views, X, targets, idx, 1.0,
                                           accumulate=False, fused_sgd=plan.fused_sgd, lr=lr,
-                                          wd=wd) * len(idx)
+                                          wd=wd, rw=rw) * len(idx)
             plan.counters[0] += 1
             if plan.fused_sgd:
                 pass
@@ -181,7 +217,7 @@ class NumpyOps(Ops):
         return total
 
     def _batch_gradient(self, plan, views, X, targets, idx, weight, accumulate,
-                        fused_sgd=False, lr=0.0, wd=0.0):
+                        fused_sgd=False, lr=0.0, wd=0.0, rw=None):
         """One batch: gather, forward, loss, backward; returns the batch's mean loss.
 
         The loss gradient is scaled by ``weight`` (the batch's share of the rows of a
@@ -189,6 +225,7 @@ class NumpyOps(Ops):
         ``net.g`` (added to it when ``accumulate``), or with ``fused_sgd`` the SGD
         update ``W = (1 - lr wd) W - lr dW``, ``b -= lr db`` is applied in its place.
         ``views`` are ``(net.views(net.w), net.views(net.g))``, made once by the caller.
+        ``rw``: the rows' loss multipliers (sample weights), or None.
         """
         net = plan.net
         params, grads = views
@@ -206,13 +243,13 @@ class NumpyOps(Ops):
         if plan.loss == "softmax_xent":
             labels = plan.labels[:rows]
             np.take(targets, idx, out=labels)
-            loss = self._softmax_xent(prev, labels, dout)
+            loss = self._softmax_xent(prev, labels, dout, rw)
         else:
             tb = plan.tb[:rows]
             np.take(targets, idx, axis=0, out=tb)
             loss_fn = {"mse": self._mse, "sigmoid_bce": self._sigmoid_bce,
                        "poisson": self._poisson}[plan.loss]
-            loss = loss_fn(prev, tb, dout)
+            loss = loss_fn(prev, tb, dout, rw)
         if weight != 1.0:
             dout *= dout.dtype.type(weight)
         # backward: D_i becomes dZ_i in place; dW, db into the gradient views

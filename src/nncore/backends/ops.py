@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nncore.backends import _checks, activations
+from nncore.backends._loss_methods import LossMethods
 from nncore.backends._plan_methods import PlanMethods
 
 
@@ -32,7 +33,7 @@ def adam_step_size(lr: float, beta1: float, beta2: float, eps: float,
     return lr * sqrt_bc2 / (1.0 - beta1**t), eps * sqrt_bc2
 
 
-class Ops(PlanMethods):
+class Ops(LossMethods, PlanMethods):
     """Kernel interface shared by the NumPy and Cython backends.
 
     The per-operation methods are defined here; the whole-network methods
@@ -188,112 +189,6 @@ class Ops(PlanMethods):
             _checks.no_alias(op, "out", out, "X", X, allow_same=False)
         self._col_sum(X, out)
 
-    # ------------------------------------------------------------------ losses
-    def softmax_xent(self, logits: np.ndarray, labels: np.ndarray, dlogits: np.ndarray) -> float:
-        """Softmax cross-entropy on logits, fused with its gradient (log-sum-exp stable).
-
-        Parameters
-        ----------
-        logits : ndarray, shape (n, C)
-            IN: raw scores.
-        labels : ndarray of int64, shape (n,)
-            IN: class indices in ``[0, C)``; any other value raises ``ValueError`` before
-            anything is written.
-        dlogits : ndarray, shape (n, C)
-            OUT: ``(softmax(logits) - onehot(labels)) / n``. May be ``logits`` itself.
-
-        Returns
-        -------
-        float
-            Mean over the batch of ``logsumexp(logits_i) - logits_i[labels_i]``
-            (0.0 for an empty batch).
-        """
-        op = "softmax_xent"
-        _checks.floats(op, ("dlogits",), logits=(logits, 2), dlogits=(dlogits, 2))
-        _checks.labels(op, "labels", labels, logits.shape[0])
-        _checks.shape(op, "dlogits", dlogits, logits.shape)
-        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
-        return self._softmax_xent(logits, labels, dlogits)
-
-    def sigmoid_bce(self, logits: np.ndarray, y: np.ndarray, dlogits: np.ndarray) -> float:
-        """Binary cross-entropy on logits, fused with its gradient.
-
-        Parameters
-        ----------
-        logits : ndarray, shape (n, k)
-            IN: raw scores, one per binary target.
-        y : ndarray, shape (n, k)
-            IN: targets in [0, 1].
-        dlogits : ndarray, shape (n, k)
-            OUT: ``(sigmoid(logits) - y) / (n * k)``. May be ``logits`` itself.
-
-        Returns
-        -------
-        float
-            Mean over all elements of ``max(z, 0) - z*y + log1p(exp(-|z|))``, which
-            neither overflows nor takes ``log(0)``.
-        """
-        op = "sigmoid_bce"
-        _checks.floats(op, ("dlogits",), logits=(logits, 2), y=(y, 2), dlogits=(dlogits, 2))
-        _checks.shape(op, "y", y, logits.shape)
-        _checks.shape(op, "dlogits", dlogits, logits.shape)
-        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
-        _checks.no_alias(op, "dlogits", dlogits, "y", y, allow_same=False)
-        return self._sigmoid_bce(logits, y, dlogits)
-
-    def mse(self, pred: np.ndarray, y: np.ndarray, dpred: np.ndarray) -> float:
-        """Mean squared error, fused with its gradient.
-
-        Parameters
-        ----------
-        pred : ndarray, shape (n, k)
-            IN: predictions.
-        y : ndarray, shape (n, k)
-            IN: targets.
-        dpred : ndarray, shape (n, k)
-            OUT: ``2 * (pred - y) / (n * k)``. May be ``pred`` itself.
-
-        Returns
-        -------
-        float
-            ``mean((pred - y) ** 2)`` over batch and outputs (0.0 when empty).
-        """
-        op = "mse"
-        _checks.floats(op, ("dpred",), pred=(pred, 2), y=(y, 2), dpred=(dpred, 2))
-        _checks.shape(op, "y", y, pred.shape)
-        _checks.shape(op, "dpred", dpred, pred.shape)
-        _checks.no_alias(op, "dpred", dpred, "pred", pred, allow_same=True)
-        _checks.no_alias(op, "dpred", dpred, "y", y, allow_same=False)
-        return self._mse(pred, y, dpred)
-
-    def poisson(self, logits: np.ndarray, y: np.ndarray, dlogits: np.ndarray) -> float:
-        """Poisson deviance with a log link on logits, fused with its gradient.
-
-        Parameters
-        ----------
-        logits : ndarray, shape (n, k)
-            IN: log of the predicted means, ``mu = exp(logits)``.
-        y : ndarray, shape (n, k)
-            IN: targets (counts, or any values >= 0; a negative one makes the loss NaN).
-        dlogits : ndarray, shape (n, k)
-            OUT: ``2 * (exp(logits) - y) / (n * k)``. May be ``logits`` itself.
-
-        Returns
-        -------
-        float
-            Mean over all elements of ``2 * (mu - y + y * log(y / mu))`` (``0 log 0 = 0``),
-            ``sklearn.metrics.mean_poisson_deviance(y, mu)``; 0.0 when empty. Computed in
-            float64; ``exp`` is not clipped: ``logits > 709.78`` give +inf (float32: the
-            gradient is +inf from 88.7 on).
-        """
-        op = "poisson"
-        _checks.floats(op, ("dlogits",), logits=(logits, 2), y=(y, 2), dlogits=(dlogits, 2))
-        _checks.shape(op, "y", y, logits.shape)
-        _checks.shape(op, "dlogits", dlogits, logits.shape)
-        _checks.no_alias(op, "dlogits", dlogits, "logits", logits, allow_same=True)
-        _checks.no_alias(op, "dlogits", dlogits, "y", y, allow_same=False)
-        return self._poisson(logits, y, dlogits)
-
     # ------------------------------------------------------------------ optimizers
     def sgd_update(
         self,
@@ -428,18 +323,6 @@ class Ops(PlanMethods):
         raise NotImplementedError
 
     def _col_sum(self, X, out):
-        raise NotImplementedError
-
-    def _softmax_xent(self, logits, labels, dlogits):
-        raise NotImplementedError
-
-    def _sigmoid_bce(self, logits, y, dlogits):
-        raise NotImplementedError
-
-    def _mse(self, pred, y, dpred):
-        raise NotImplementedError
-
-    def _poisson(self, logits, y, dlogits):
         raise NotImplementedError
 
     def _sgd_update(self, w, g, v, lr, momentum, nesterov, wd, n_decay):

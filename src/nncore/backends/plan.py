@@ -207,6 +207,7 @@ class TrainPlan:
         self.D: list[np.ndarray] = blocks[3::2]
         self.labels = np.zeros(B, np.int64)
         self.acc = np.zeros(int(sizes[1:].max()), np.float64)
+        self.row_weights = np.zeros(B, np.float64)  # a batch's loss multipliers
         # optimizer settings, filled by configure()
         self.opt_code = 0
         self.hyper: dict[str, float] = dict.fromkeys(HYPER, 0.0)
