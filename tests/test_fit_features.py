@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -147,6 +148,28 @@ def test_progress_bar_redraws_in_a_terminal_and_prints_lines_elsewhere(moons):
     lines = plain.getvalue().splitlines()
     assert len(lines) == 3 and lines[-1].startswith("epoch 3/3  loss ")
     assert "samples/s" in lines[0]
+
+
+def test_verbose_auto_shows_the_bar_in_a_jupyter_kernel(moons, capsys, monkeypatch):
+    """In a notebook stderr is no TTY, but an IPython kernel is running: the bar shows,
+    redrawn with carriage returns (which Jupyter's output honours)."""
+    import types
+
+    from nncore.progress import in_notebook, resolve_verbose
+
+    X, y = moons
+    fake = types.ModuleType("IPython")
+    shell = types.SimpleNamespace(kernel=object())
+    fake.get_ipython = lambda: shell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert in_notebook() and resolve_verbose("auto", io.StringIO()) == 1
+    _model("numpy").fit(X, y, epochs=2, loss="softmax_cross_entropy")
+    err = capsys.readouterr().err
+    assert err.count("\r") == 2 and "epoch 2/2" in err
+    shell.kernel = None  # IPython in a terminal (no kernel): as before, silent
+    assert not in_notebook() and resolve_verbose("auto", io.StringIO()) == 0
+    fake.get_ipython = lambda: (_ for _ in ()).throw(RuntimeError("broken"))  # type: ignore[attr-defined]
+    assert not in_notebook()
 
 
 def test_verbose_auto_is_silent_when_not_a_terminal(moons, capsys):

@@ -274,3 +274,9 @@ def test_estimator_early_stopping_scores_are_weighted(rng):
     tv, out, wv = seen[-1]
     assert wv is not None and len(wv) == 20 and set(wv) <= set(w)
     assert est.validation_scores_[-1] == pytest.approx(r2_score(tv, out, sample_weight=wv))
+    # the validation loss per epoch, on loss_curve_'s scale (half the weighted mean square)
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_) == est.n_iter_
+    residual = (out - tv.reshape(out.shape))[:, 0]
+    assert est.validation_loss_curve_[-1] == pytest.approx(
+        0.5 * np.dot(wv, residual ** 2) / wv.sum(), rel=1e-9)
+    assert MLPRegressor(max_iter=2).fit(X, t).validation_loss_curve_ is None

@@ -81,6 +81,7 @@ class _EpochRecord(Callback):
         self.n_train, self.n_batches, self.val, self.score = n_train, n_batches, val, score
         self.losses: list[float] = []
         self.scores: list[float] = []
+        self.val_losses: list[float] = []
 
     def _sq_norm(self) -> float:
         w = self.model.params.w[: self.model.params.n_weights]
@@ -105,6 +106,9 @@ class _EpochRecord(Callback):
         if self.val is not None:
             score = self.score(self.model, *self.val)
             self.scores.append(score)
+            X_val, t_val, w_val = self.val  # the same loss as loss_curve_, without the L2 term
+            self.val_losses.append(self.loss_scale * self.model.evaluate(
+                X_val, t_val, sample_weight=w_val)["loss"])
             logs["validation_score"] = score
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -256,11 +260,13 @@ class _BaseMLP(BaseEstimator):
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_: list[float] | None = []
+            self.validation_loss_curve_: list[float] | None = []
             self.best_validation_score_: float | None = -np.inf
             self.best_loss_: float | None = None
         else:
             self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
                 np.inf, None, None)
+            self.validation_loss_curve_ = None
 
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
              sample_weight: Any = None) -> _BaseMLP:
@@ -298,6 +304,7 @@ class _BaseMLP(BaseEstimator):
             X, targets, weights, val = self._split(X, targets, weights, rs)
             if self.validation_scores_ is None:  # warm start after a fit without it
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
+                self.validation_loss_curve_ = []
         else:
             val = None
             if self.best_loss_ is None:  # warm start after a fit with early stopping
@@ -383,6 +390,8 @@ class _BaseMLP(BaseEstimator):
         if record.val is not None:
             assert self.validation_scores_ is not None  # set by _fit with early stopping
             self.validation_scores_ += record.scores
+            self.validation_loss_curve_ = [*(getattr(self, "validation_loss_curve_", None) or []),
+                                           *record.val_losses]
             self.best_validation_score_ = stop.best
             self._best_weights = stop.best_weights
         else:

@@ -105,6 +105,10 @@ _ATTRIBUTES = """
         Smallest value of ``loss_curve_``; None with early stopping.
     validation_scores_ : list of float or None
         Validation score of each epoch with early stopping, else None.
+    validation_loss_curve_ : list of float or None
+        nncore's addition: the loss on the held-out part after each epoch with early
+        stopping (on ``loss_curve_``'s scale, without the L2 term, weighted like the
+        training loss), else None.
     best_validation_score_ : float or None
         Best validation score with early stopping, else None.
     coefs_ : list of ndarray

@@ -208,8 +208,8 @@ class Sequential:
         shuffle : bool
             Reshuffle the samples every epoch.
         verbose : {"auto", 0, 1, 2}
-            0: silent; 1: a progress bar redrawn per epoch in a terminal (one line per epoch
-            elsewhere); 2: one line per epoch; "auto": 1 when stderr is a terminal, else 0.
+            0: silent; 1: a progress bar redrawn per epoch (a terminal or notebook; else a
+            line per epoch); 2: a line per epoch; "auto": 1 in a terminal or Jupyter, else 0.
         callbacks : Callback or callable, or a list of them, optional
             The per-epoch hook: each is called after every epoch with ``(epoch, logs)``,
             e.g. ``EarlyStopping``, ``StepDecay``/``ExponentialDecay``/``CosineDecay``

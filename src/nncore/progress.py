@@ -3,7 +3,8 @@
 An epoch is one native call, so progress is reported per epoch: in a terminal a single
 line is redrawn (bar, epoch, logs, samples per second, time left); elsewhere, or with
 ``verbose=2``, one line is printed per epoch. ``verbose="auto"`` (the default of
-``fit``) shows the bar only when stderr is a terminal.
+``fit``) shows the bar when stderr is a terminal or the code runs in a Jupyter (IPython)
+kernel, whose output redraws a line on a carriage return as a terminal does.
 """
 
 from __future__ import annotations
@@ -17,11 +18,23 @@ from typing import Any, TextIO
 from nncore.callbacks import Callback
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter (IPython) kernel: stderr is no TTY there, yet it shows a
+    redrawn line. Looks only at an IPython already imported; never imports it."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:  # a broken or partial IPython: not a notebook for our purpose
+        return False
+    return getattr(shell, "kernel", None) is not None
+
+
 def resolve_verbose(verbose: int | str, stream: TextIO | None = None) -> int:
-    """``"auto"`` -> 1 in a terminal, else 0; integers 0, 1, 2 pass through."""
+    """``"auto"`` -> 1 in a terminal or a notebook, else 0; integers 0, 1, 2 pass
+    through."""
     if verbose == "auto":
         stream = stream or sys.stderr
-        return 1 if getattr(stream, "isatty", lambda: False)() else 0
+        return 1 if getattr(stream, "isatty", lambda: False)() or in_notebook() else 0
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"argument 'verbose' must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
