@@ -264,3 +264,47 @@ def test_sklearn_schedule_adaptive_divides_on_each_plateau(ops, moons, capsys):
     assert capsys.readouterr().out.splitlines() == [
         f"{msg} Setting learning rate to 0.020000",
         f"{msg} Setting learning rate to 0.004000", f"{msg} Stopping."]
+
+
+def test_partial_fit_over_blocks_is_one_epoch_over_all(moons, ops):
+    """Blocks through partial_fit (Adam's moments and step count continuing) give, bit for
+    bit, the epoch over the concatenated rows; weights go with their block."""
+    X, y = moons
+    w = np.linspace(0.5, 2.0, len(X))
+    whole, parts = _model(ops.name), _model(ops.name)
+    kwargs = dict(batch_size=20, loss="softmax_cross_entropy", shuffle=False)
+    whole.fit(X, y, epochs=1, verbose=0, sample_weight=w, optimizer=nncore.Adam(lr=0.01),
+              **kwargs)
+    optimizer = nncore.Adam(lr=0.01)
+    for start in range(0, len(X), 100):
+        block = slice(start, start + 100)
+        history = parts.partial_fit(X[block], y[block], sample_weight=w[block],
+                                    optimizer=optimizer if start == 0 else None, **kwargs)
+        assert len(history.epoch) == 1
+    assert parts.optimizer is optimizer
+    assert optimizer.get_state(parts.params)["step"] == len(X) // 20
+    for (W1, b1), (W2, b2) in zip(whole.get_weights(), parts.get_weights(), strict=True):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+
+
+def test_memory_mapped_input_of_the_model_dtype_is_not_copied(tmp_path, rng):
+    """A float32 memmap trains and predicts in place (no copy of X), and the finiteness
+    test runs block by block, still naming the first bad entry."""
+    from nncore._model_data import features
+    from nncore.data import _FINITE_BLOCK
+
+    n = _FINITE_BLOCK // 4 + 10  # more than one block of the test
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
+                                  shape=(n, 4))
+    X[:] = rng.standard_normal((n, 4), dtype=np.float32)
+    X.flush()
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = _model("numpy")
+    model.fit(X, y, epochs=1, batch_size=4096, loss="softmax_cross_entropy", verbose=0)
+    assert np.shares_memory(features(model, X), X)
+    bad = np.array(X)
+    bad[n - 3, 2] = np.nan
+    with pytest.raises(ValueError, match=rf"X\[{n - 3}, 2\] is nan"):
+        model.predict(bad)

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from nncore._preprocess import scaled_targets
-from nncore._weights import weight_vector
-from nncore.data import as_features
+from nncore._weights import sample_weights, weight_vector
+from nncore.data import as_features, same_length
 from nncore.losses import Loss
-from nncore.training import Validation
+from nncore.training import Validation, split_validation
 
 
 def column_names(X: Any) -> np.ndarray | None:
@@ -67,6 +67,22 @@ def _by_name(Xc: np.ndarray, names: np.ndarray, expected: np.ndarray) -> np.ndar
             + (f"; not in the model: {extra}" if extra else "")
             + (f"; repeated: {duplicated}" if duplicated else ""))
     return np.ascontiguousarray(Xc[:, [position[name] for name in expected]])
+
+
+def training_data(model: Any, X: Any, y: Any, loss: Loss, sample_weight: Any,
+                  class_weight: Any, val_data: Any, val_split: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Validation | None]:
+    """What ``fit`` trains on: features (the model built from them), targets, weights
+    (None: unweighted) and validation data (given, or split off the end)."""
+    Xc = features(model, X, build=True)
+    targets = scaled_targets(model, loss, y)
+    same_length(Xc, targets)
+    if len(Xc) == 0:
+        raise ValueError("argument 'X' is empty: need at least one sample to fit")
+    weights = sample_weights(sample_weight, class_weight, targets, loss, n_classes(model, loss))
+    if val_data is None:
+        return split_validation(Xc, targets, weights, val_split)
+    return Xc, targets, weights, validation_data(model, val_data, loss)
 
 
 def n_classes(model: Any, loss: Loss) -> int | None:

@@ -76,13 +76,25 @@ def _column_hint(X: Any) -> str:
             f"X.astype('float64'), after filling missing values)")
 
 
+#: Elements per block of the finiteness test: its temporary stays ~1 MB, not the data's
+#: size (a memory-mapped X larger than memory is read once, a block at a time).
+_FINITE_BLOCK = 1 << 20
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.ndim < 2 or arr.size <= _FINITE_BLOCK:
+        return bool(np.isfinite(arr).all())
+    rows = max(_FINITE_BLOCK // max(arr[0].size, 1), 1)
+    return all(np.isfinite(arr[i:i + rows]).all() for i in range(0, arr.shape[0], rows))
+
+
 def check_finite(arr: np.ndarray, name: str, original: np.ndarray | None = None) -> None:
     """Raise ``ValueError`` naming the first NaN or infinite entry of ``arr``.
 
     ``original`` is the array ``arr`` was converted from: when its entry was finite, the
     message says that the conversion (e.g. to float32) overflowed.
     """
-    if arr.dtype.kind != "f" or np.isfinite(arr).all():
+    if arr.dtype.kind != "f" or _all_finite(arr):
         return
     where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
     value = arr[where]

@@ -17,11 +17,11 @@ import numpy as np
 
 from nncore import _model_data
 from nncore._model_convert import save_model
-from nncore._model_data import features, n_classes, score
+from nncore._model_data import features, score
 from nncore._preprocess import Preprocessing, scaled_targets
 from nncore._serving import RowPaths, thread_scope
 from nncore._summary import summary_text
-from nncore._weights import sample_weights, weight_vector
+from nncore._weights import weight_vector
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
@@ -30,7 +30,7 @@ from nncore.layers import Dense, as_layers
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
-from nncore.training import History, check_metrics, run_epochs, split_validation
+from nncore.training import History, check_metrics, run_epochs
 
 #: Rows per run of ``Sequential.gradients`` (the workspace it allocates).
 GRADIENT_ROWS = 8192
@@ -262,18 +262,9 @@ class Sequential:
         wanted = check_metrics(metrics, chosen)
         level = resolve_verbose(verbose)
         with self._lock, self._threads():
-            Xc = self._features(X, build=True)
-            targets = scaled_targets(self, chosen, y)
-            same_length(Xc, targets)
-            if len(Xc) == 0:
-                raise ValueError("argument 'X' is empty: need at least one sample to fit")
-            weights = sample_weights(sample_weight, class_weight, targets, chosen,
-                                     n_classes(self, chosen))
-            if validation_data is None:
-                Xc, targets, weights, val = split_validation(Xc, targets, weights,
-                                                             validation_split)
-            else:
-                val = _model_data.validation_data(self, validation_data, chosen)
+            Xc, targets, weights, val = _model_data.training_data(
+                self, X, y, chosen, sample_weight, class_weight, validation_data,
+                validation_split)
             self.loss, self.optimizer = chosen, opt
             plan = self._train_plan(resolve_batch_size(batch_size, len(Xc)), chosen)
             if level:
@@ -282,9 +273,18 @@ class Sequential:
             return run_epochs(self, plan, opt, Xc, targets, val, epochs=epochs,
                               rng=self._rng if seed is None else np.random.default_rng(seed),
                               shuffle=shuffle, hooks=hooks, metrics=wanted,
-                              score=lambda X_, t_, acc, w_: score(self, X_, t_, chosen, acc,
-                                                                  w_),
+                              score=lambda X_, t_, a, w: score(self, X_, t_, chosen, a, w),
                               weights=weights)
+
+    def partial_fit(self, X: Any, y: Any, batch_size: int | str = 32,
+                    optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
+                    sample_weight: Any = None, class_weight: Any = None, shuffle: bool = True,
+                    seed: int | None = None) -> History:
+        """One pass over the rows given, optimizer state continuing (``fit(epochs=1,
+        verbose=0)``): for data in parts (file blocks, streams, dask-ml's Incremental)."""
+        return self.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer, loss=loss,
+                        seed=seed, shuffle=shuffle, verbose=0, sample_weight=sample_weight,
+                        class_weight=class_weight)
 
     def predict_outputs(self, X: Any) -> np.ndarray:
         """Raw outputs of the last layer (logits for the classification losses)."""
