@@ -7,6 +7,7 @@ on converted data. Functions of the model, so that ``model.py`` stays about the 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,11 @@ def _by_name(Xc: np.ndarray, names: np.ndarray, expected: np.ndarray) -> np.ndar
     if np.array_equal(names, expected):
         return Xc
     position = {name: i for i, name in enumerate(names)}
+    wanted = set(expected)
     missing = [name for name in expected if name not in position]
-    extra = [name for name in names if name not in set(expected)]
+    extra = [name for name in names if name not in wanted]
     if missing or extra or len(position) != len(names):
-        duplicated = sorted({n for n in names if list(names).count(n) > 1})
+        duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
         raise ValueError(
             "argument 'X': its columns do not match the features the model was fitted on"
             + (f"; missing: {missing}" if missing else "")

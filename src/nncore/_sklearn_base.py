@@ -34,7 +34,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
-from nncore._weights import estimator_weights, varying
+from nncore import _model_data
+from nncore._weights import combined_weights, varying
 from nncore.callbacks import Callback
 from nncore.layers import Dense
 from nncore.losses import Loss
@@ -107,8 +108,8 @@ class _EpochRecord(Callback):
             score = self.score(self.model, *self.val)
             self.scores.append(score)
             X_val, t_val, w_val = self.val  # the same loss as loss_curve_, without the L2 term
-            self.val_losses.append(self.loss_scale * self.model.evaluate(
-                X_val, t_val, sample_weight=w_val)["loss"])
+            self.val_losses.append(self.loss_scale * _model_data.score(  # no re-checks
+                self.model, X_val, t_val, self.model.loss, False, w_val)["loss"])
             logs["validation_score"] = score
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -287,7 +288,7 @@ class _BaseMLP(BaseEstimator):
                                                              X.dtype, classes)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        weights = estimator_weights(sample_weight, len(X), self._class_weight_of(targets))
+        weights = combined_weights(sample_weight, len(X), self._class_weight_of(targets))
         n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         rs = check_random_state(self.random_state)
         if first_pass:

@@ -54,23 +54,18 @@ def class_indices(targets: np.ndarray, loss: Any) -> tuple[np.ndarray, int]:
     return (targets[:, 0] > 0.5).astype(np.int64), 2
 
 
-def class_weights(class_weight: Any, targets: np.ndarray, loss: Any, n_classes: int | None
-                  ) -> np.ndarray:
+def class_weights(class_weight: Any, idx: np.ndarray, n_classes: int) -> np.ndarray:
     """The weight of each sample from ``class_weight`` (a dict or ``"balanced"``).
 
     Parameters
     ----------
     class_weight : dict or "balanced"
         ``{class: weight}`` (classes left out weigh 1), or ``"balanced"``.
-    targets : ndarray
-        Converted targets (labels 0 .. C-1, or one 0/1 column).
-    loss : Loss
-    n_classes : int or None
-        Classes the model has (its softmax width; 2 for one sigmoid unit); None: as many
-        as the labels show.
+    idx : ndarray of int64
+        Each sample's class, in ``0 .. n_classes - 1``.
+    n_classes : int
+        Classes the model has.
     """
-    idx, seen = class_indices(targets, loss)
-    n_classes = seen if n_classes is None else n_classes
     per_class = np.ones(n_classes, np.float64)
     if isinstance(class_weight, str):
         if class_weight != BALANCED:
@@ -109,14 +104,11 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: np.ndarray, l
     """
     if sample_weight is None and class_weight is None:
         return None
-    n = len(targets)
-    w = np.ones(n) if sample_weight is None else weight_vector(sample_weight, n)
+    per_sample = None
     if class_weight is not None:
-        w = w * class_weights(class_weight, targets, loss, n_classes)
-        if n and not w.sum() > 0:
-            raise ValueError("arguments 'sample_weight' and 'class_weight' leave every sample "
-                             "with weight 0: nothing to learn from")
-    return w
+        idx, seen = class_indices(targets, loss)
+        per_sample = class_weights(class_weight, idx, seen if n_classes is None else n_classes)
+    return combined_weights(sample_weight, len(targets), per_sample)
 
 
 def varying(weights: np.ndarray | None) -> np.ndarray | None:
@@ -128,17 +120,16 @@ def varying(weights: np.ndarray | None) -> np.ndarray | None:
     return weights
 
 
-def estimator_weights(sample_weight: np.ndarray | None, n: int,
-                      class_weight: np.ndarray | None) -> np.ndarray | None:
-    """The estimators' per-sample weights: ``sample_weight`` (already through
-    scikit-learn's ``_check_sample_weight``; checked as ``weight_vector``) times the class
-    weights."""
+def combined_weights(sample_weight: Any, n: int, class_weight: np.ndarray | None
+                     ) -> np.ndarray | None:
+    """``sample_weight`` (checked as ``weight_vector``) times per-sample class weights
+    (``class_weights``); None when both are None."""
     w = None if sample_weight is None else weight_vector(sample_weight, n)
     if class_weight is not None:
         w = class_weight if w is None else w * class_weight
         if len(w) and not w.sum() > 0:
-            raise ValueError("sample_weight and class_weight leave every sample with weight "
-                             "0: nothing to learn from")
+            raise ValueError("arguments 'sample_weight' and 'class_weight' leave every sample "
+                             "with weight 0: nothing to learn from")
     return w
 
 
@@ -155,12 +146,4 @@ def label_class_weights(class_weight: Any, classes: np.ndarray, idx: np.ndarray
                                  f"{list(classes)}")
             positions[int(hits[0])] = value
         class_weight = positions
-    targets = idx.astype(np.int64)
-    return class_weights(class_weight, targets, _LABELS, len(classes))
-
-
-class _Labels:
-    is_classifier = True
-
-
-_LABELS = _Labels()
+    return class_weights(class_weight, idx.astype(np.int64), len(classes))
