@@ -6,7 +6,7 @@ backends: ``label`` equals ``predict`` and ``probabilities`` ``predict_proba``, 
 standardisation, target scaling, class labels) is part of the graph.
 
 onnx and onnxruntime are imported at the top, like scikit-learn in test_sklearn.py: the
-test extras CI installs (README: ``pip install ".[test,sklearn,plot,onnx,tables]"``) include
+test extras CI installs (README: ``pip install ".[test,sklearn,plot,onnx,tables,dask]"``) include
 them, so a missing package fails the run at collection instead of skipping these tests.
 
 Tolerances (measured maxima in the comments of ``RTOL``): the graph computes what nncore

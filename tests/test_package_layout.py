@@ -93,9 +93,10 @@ def test_layers_depend_downwards():
 
 
 #: The integrations: built on the model layer, which never imports them (nor do the
-#: backends); ``import nncore`` therefore never imports scikit-learn, onnx or skl2onnx.
+#: backends); ``import nncore`` therefore never imports scikit-learn, onnx, skl2onnx or dask.
 INTEGRATIONS = ("nncore.sklearn", "nncore._sklearn_base", "nncore.onnx", "nncore._onnx_graph",
-                "nncore._onnx_skl2onnx")
+                "nncore._onnx_skl2onnx", "nncore.dask", "nncore.dask._fit",
+                "nncore.dask._replica", "nncore.dask._shards", "nncore.dask._predict")
 
 
 def test_nothing_below_the_integrations_imports_them():
@@ -120,6 +121,19 @@ def test_no_module_imports_a_comparison_system():
                      [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             for name in names:
                 assert name.split(".")[0] not in heavy, f"{path.name} imports {name}"
+
+
+def test_only_nncore_dask_imports_dask():
+    """dask, distributed and dask-ml (extra ``dask``) are ``nncore.dask``'s alone."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent == PACKAGE / "dask":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                assert name.split(".")[0] not in ("dask", "distributed", "dask_ml"), (
+                    f"{path.name} imports {name}")
 
 
 @pytest.mark.parametrize("folder,suffixes,limit", [

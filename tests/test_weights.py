@@ -265,9 +265,9 @@ def test_estimator_early_stopping_scores_are_weighted(rng):
                        random_state=0)
     score = est._validation_score
 
-    def spy(model, Xv, tv, wv):
-        seen.append((tv, model.predict_outputs(Xv), wv))
-        return score(model, Xv, tv, wv)
+    def spy(model, out, tv, wv):  # the network's outputs on the held-out rows
+        seen.append((tv, out.copy(), wv))
+        return score(model, out, tv, wv)
 
     est._validation_score = spy
     est.fit(X, t, sample_weight=w)

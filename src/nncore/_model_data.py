@@ -14,7 +14,8 @@ import numpy as np
 
 from nncore._preprocess import scaled_targets
 from nncore._weights import sample_weights, weight_vector
-from nncore.data import as_features, same_length
+from nncore.backends.sparse import CsrRows
+from nncore.data import Features, as_features, same_length
 from nncore.losses import Loss
 from nncore.training import Validation, split_validation
 
@@ -31,7 +32,7 @@ def column_names(X: Any) -> np.ndarray | None:
     return np.asarray(names, dtype=object)
 
 
-def features(model: Any, X: Any, build: bool = False) -> np.ndarray:
+def features(model: Any, X: Any, build: bool = False) -> Features:
     """``X`` converted for ``model``: built from it (``build``) or checked against it.
 
     A table whose columns are named is matched by name when the model knows its feature
@@ -45,12 +46,18 @@ def features(model: Any, X: Any, build: bool = False) -> np.ndarray:
             raise RuntimeError("the model has no parameters yet: call fit (or build) first")
         model.build(Xc.shape[1])
         model.feature_names_in_ = names
-    elif names is not None and model.feature_names_in_ is not None:
+    elif (names is not None and model.feature_names_in_ is not None
+          and isinstance(Xc, np.ndarray)):
         Xc = _by_name(Xc, names, model.feature_names_in_)
     elif Xc.shape[1] != model.n_features:
         raise ValueError(f"argument 'X' has {Xc.shape[1]} features, but the model was "
                          f"built for {model.n_features}")
-    return Xc if model.preprocessing is None else model.preprocessing.features(Xc)
+    if model.preprocessing is None:
+        return Xc
+    if isinstance(Xc, CsrRows) and model.preprocessing.mean is not None:
+        raise TypeError("argument 'X': this model standardises its inputs, which would make "
+                        "a sparse matrix dense; pass a dense array (X.toarray())")
+    return model.preprocessing.features(Xc)
 
 
 def _by_name(Xc: np.ndarray, names: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -73,7 +80,7 @@ def _by_name(Xc: np.ndarray, names: np.ndarray, expected: np.ndarray) -> np.ndar
 
 def training_data(model: Any, X: Any, y: Any, loss: Loss, sample_weight: Any,
                   class_weight: Any, val_data: Any, val_split: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Validation | None]:
+                  ) -> tuple[Features, np.ndarray, np.ndarray | None, Validation | None]:
     """What ``fit`` trains on: features (the model built from them), targets, weights
     (None: unweighted) and validation data (given, or split off the end)."""
     Xc = features(model, X, build=True)
@@ -109,7 +116,7 @@ def validation_data(model: Any, data: Any, loss: Loss) -> Validation:
     return Xv, tv, wv
 
 
-def score(model: Any, Xc: np.ndarray, targets: np.ndarray, loss: Loss, accuracy: bool,
+def score(model: Any, Xc: Features, targets: np.ndarray, loss: Loss, accuracy: bool,
           weights: np.ndarray | None = None) -> dict[str, float]:
     """Loss (and accuracy) on converted data: one forward call, one loss kernel."""
     out = np.empty((Xc.shape[0], model.n_outputs), model.dtype)

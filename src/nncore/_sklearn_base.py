@@ -34,7 +34,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
-from nncore import _model_data
 from nncore._weights import combined_weights, varying
 from nncore.callbacks import Callback
 from nncore.layers import Dense
@@ -105,11 +104,13 @@ class _EpochRecord(Callback):
         if self.verbose:
             print(f"Iteration {len(self.losses)}, loss = {loss:.8f}")
         if self.val is not None:
-            score = self.score(self.model, *self.val)
+            X_val, t_val, w_val = self.val
+            out = self.model.predict_outputs(X_val)  # one pass for the loss and the score
+            # the same loss as loss_curve_, without the L2 term
+            self.val_losses.append(self.loss_scale * self.model.loss(
+                self.model.ops, out, t_val, np.empty_like(out), w_val))
+            score = self.score(self.model, out, t_val, w_val)
             self.scores.append(score)
-            X_val, t_val, w_val = self.val  # the same loss as loss_curve_, without the L2 term
-            self.val_losses.append(self.loss_scale * _model_data.score(  # no re-checks
-                self.model, X_val, t_val, self.model.loss, False, w_val)["loss"])
             logs["validation_score"] = score
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -281,14 +282,14 @@ class _BaseMLP(BaseEstimator):
         else:
             dtype = self.model_.dtype
         X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=first_pass,
-                             y_numeric=self._is_regressor)
+                             y_numeric=self._is_regressor, accept_sparse="csr")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         targets, loss, out_activation = self._encode_targets(y, first_pass, incremental,
                                                              X.dtype, classes)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        weights = combined_weights(sample_weight, len(X), self._class_weight_of(targets))
+        weights = combined_weights(sample_weight, X.shape[0], self._class_weight_of(targets))
         n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         rs = check_random_state(self.random_state)
         if first_pass:
@@ -409,11 +410,11 @@ class _BaseMLP(BaseEstimator):
         stratify = self._stratify(targets)
         if stratify is not None:
             counts = np.bincount(stratify)
-            n_val = int(np.ceil(self.validation_fraction * len(X)))
+            n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
             if counts[counts > 0].min() < 2 or not (
-                    np.count_nonzero(counts) <= n_val <= len(X) - np.count_nonzero(counts)):
+                    np.count_nonzero(counts) <= n_val <= X.shape[0] - np.count_nonzero(counts)):
                 stratify = None
-        w = np.ones(len(X)) if weights is None else weights
+        w = np.ones(X.shape[0]) if weights is None else weights
         X_tr, X_val, t_tr, t_val, w_tr, w_val = train_test_split(
             X, targets, w, random_state=rs, test_size=self.validation_fraction,
             stratify=stratify)
@@ -427,18 +428,23 @@ class _BaseMLP(BaseEstimator):
                              "0 for every sample")
         return X_tr, t_tr, w_tr, (X_val, t_val, w_val)
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # scipy.sparse X: CSR, never densified
+        return tags
+
     def _class_weight_of(self, targets: np.ndarray) -> np.ndarray | None:
         """Per-sample class weights (``MLPClassifier(class_weight=...)``), or None."""
         return None
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+    def _validation_score(self, model: Sequential, out: np.ndarray, t: np.ndarray,
                           w: np.ndarray | None) -> float:
-        """Accuracy (classifier) or R² (regressor) on encoded validation targets,
-        weighted by ``w`` unless None."""
+        """Accuracy (classifier) or R² (regressor) of the network's raw outputs ``out`` on
+        encoded validation targets, weighted by ``w`` unless None."""
         raise NotImplementedError
 
     def _outputs(self, X: Any, proba: bool = False) -> np.ndarray:
         """Validate ``X`` and run the network: raw outputs, or probabilities."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype, accept_sparse="csr")
         return self.model_.predict_proba(X) if proba else self.model_.predict_outputs(X)

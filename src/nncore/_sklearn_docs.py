@@ -175,7 +175,10 @@ _NOTES = """
     - with ``sample_weight``, the L2 term is divided by the batch size times the mean
       weight (scikit-learn divides it by each batch's weight sum: the same for full
       batches and for batches of equal weight);
-    - sparse input and the "lbfgs" solver (and its ``max_fun``) are not supported.
+    - sparse ``X`` (any scipy.sparse format; CSR is used) trains without densifying:
+      the rows of each batch, or the first layer as a sparse product
+      (``nncore.backends.sparse``);
+    - the "lbfgs" solver (and its ``max_fun``) is not supported.
 """
 
 

@@ -12,22 +12,31 @@ the training plan gathers each batch's rows into a workspace reused every step.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 import numpy as np
 
 from nncore.backends import _checks
+from nncore.backends.sparse import CsrRows, csr_rows, is_sparse
+
+#: Converted features: a dense array, or a CSR matrix (``nncore.backends.sparse``).
+Features = np.ndarray | CsrRows
 
 
 def as_features(X: Any, dtype: np.dtype, name: str = "X",
-                n_features: int | None = None) -> np.ndarray:
+                n_features: int | None = None) -> Features:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (a copy only if needed).
 
     Lists, integers, float16, Fortran order and strided views are converted; anything
     that is not numeric, not 2-D, empty, or holding NaN or infinity (also after the
     conversion: 1e300 does not fit in float32) raises. ``n_features``, the model's input
     width when known, picks the reshape hint for 1-D input (one sample or one feature).
+    A ``scipy.sparse`` matrix or array becomes a ``CsrRows`` (CSR, never densified).
     """
+    if is_sparse(X):
+        return csr_rows(X, dtype, name)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
@@ -44,10 +53,73 @@ def as_features(X: Any, dtype: np.dtype, name: str = "X",
         raise ValueError(f"argument '{name}' is empty: it has no samples (rows)")
     if arr.shape[1] == 0:
         raise ValueError(f"argument '{name}' has no features (columns)")
+    if mapped(arr) and arr.dtype != dtype:
+        return _convert_mapped(arr, dtype, name)
     with np.errstate(over="ignore"):  # an overflow is reported just below, by name
         out = np.ascontiguousarray(arr, dtype=dtype)
     check_finite(out, name, original=arr)
     return out
+
+
+#: Data larger than memory: a memory-mapped X is converted, checked and shuffled in
+#: blocks of about this many bytes (whole batches), so each block's pages are read once
+#: per epoch; see ``shuffle_order``.
+BLOCK_BYTES = 64 << 20
+
+
+def mapped(arr: np.ndarray) -> bool:
+    """True when ``arr`` is (a view of) a ``numpy.memmap``: data that may not fit in memory."""
+    while isinstance(arr, np.ndarray):
+        if isinstance(arr, np.memmap):
+            return True
+        arr = arr.base  # type: ignore[assignment]
+    return False
+
+
+def _convert_mapped(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """A memory-mapped ``arr`` of another dtype, converted block by block into an unlinked
+    file beside it (memory: one block); the file goes with the returned array."""
+    src = getattr(arr, "filename", None) or getattr(arr.base, "filename", None)
+    folder = os.path.dirname(src) if src and os.access(os.path.dirname(src), os.W_OK) else None
+    with tempfile.TemporaryFile(dir=folder) as fh:
+        out = np.memmap(fh, dtype=dtype, mode="w+", shape=arr.shape)
+    step = max(BLOCK_BYTES // max(arr[0].nbytes, 1), 1)
+    for i in range(0, arr.shape[0], step):
+        block = arr[i:i + step]
+        with np.errstate(over="ignore"):
+            out[i:i + step] = block
+        if not _all_finite(out[i:i + step]):
+            r, c = (int(k) for k in np.argwhere(~np.isfinite(out[i:i + step]))[0])
+            hint = (f" (after conversion to {out.dtype}: out of its range)"
+                    if np.isfinite(block[r, c]) else "")
+            raise ValueError(f"argument '{name}' must be finite: {name}[{i + r}, {c}] is "
+                             f"{out[i + r, c]}{hint}")
+    return out
+
+
+def block_rows(X: Any, batch: int) -> int | None:
+    """Rows per shuffling block of ``X`` (whole batches of ``batch``, ``BLOCK_BYTES``), or
+    None for data in memory (shuffled as a whole)."""
+    if not isinstance(X, np.ndarray) or not mapped(X) or X.shape[0] == 0:
+        return None
+    return max(BLOCK_BYTES // max(X[0].nbytes * batch, 1), 1) * batch
+
+
+def shuffle_order(order: np.ndarray, rng: np.random.Generator, block: int | None) -> None:
+    """Fill ``order`` (of length n) with a random order of the rows ``0..n-1``: all at
+    once (``block`` None), or block-local for memory-mapped data: the blocks of ``block``
+    consecutive rows come in shuffled order, each block's rows shuffled within it, so an
+    epoch reads every page once (a block at a time) instead of at random."""
+    n = len(order)
+    if block is None or block >= n:
+        rng.shuffle(order)
+        return
+    at = 0
+    for k in rng.permutation(-(-n // block)):
+        part = np.arange(k * block, min(n, (k + 1) * block), dtype=order.dtype)
+        rng.shuffle(part)
+        order[at:at + len(part)] = part
+        at += len(part)
 
 
 def _reshape_hint(name: str, length: int, n_features: int | None) -> str:
@@ -165,7 +237,7 @@ def float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def same_length(X: np.ndarray, y: np.ndarray) -> None:
+def same_length(X: Features, y: np.ndarray) -> None:
     """``ValueError`` unless ``X`` and ``y`` have as many rows."""
     if len(X) != len(y):
         raise ValueError(f"arguments 'X' and 'y' have different lengths: {len(X)} != {len(y)}")

@@ -25,7 +25,7 @@ from nncore._weights import weight_vector
 from nncore.backends import _checks, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
-from nncore.data import float_dtype, resolve_batch_size, same_length
+from nncore.data import Features, float_dtype, resolve_batch_size, same_length
 from nncore.layers import Dense, as_layers
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
@@ -160,7 +160,7 @@ class Sequential:
     def _threads(self) -> Any:
         return thread_scope(self.n_threads)
 
-    def _features(self, X: Any, build: bool = False) -> np.ndarray:
+    def _features(self, X: Any, build: bool = False) -> Features:
         """Convert ``X`` once per public call (``nncore._model_data.features``)."""
         return features(self, X, build)
 
@@ -188,9 +188,9 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Converted once to the model's dtype (C-contiguous); the model is built from
-            its width on first use.
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Converted once to the model's dtype (C-contiguous, or CSR: never densified);
+            the model is built from its width on first use.
         y : array-like
             Targets in the loss's format (integer labels, 0/1 labels, or values).
         epochs : int
@@ -206,7 +206,7 @@ class Sequential:
         seed : int, optional
             Seed for this call's shuffling; default: the model's own generator.
         shuffle : bool
-            Reshuffle the samples every epoch.
+            Reshuffle the samples every epoch (a memmap: block-locally, nncore.data).
         verbose : {"auto", 0, 1, 2}
             0: silent; 1: a progress bar redrawn per epoch (a terminal or notebook; else a
             line per epoch); 2: a line per epoch; "auto": 1 in a terminal or Jupyter, else 0.

@@ -175,9 +175,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return targets
         return targets[:, 0].astype(np.int64) if targets.shape[1] == 1 else None
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+    def _validation_score(self, model: Sequential, out: np.ndarray, t: np.ndarray,
                           w: np.ndarray | None) -> float:
-        out = model.predict_outputs(X)
         if not np.isfinite(out).all():
             return float("nan")
         assert model.loss is not None
@@ -355,10 +354,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError("loss='poisson' requires non-negative y.")
         return targets, PoissonDeviance(), "exp"
 
-    def _validation_score(self, model: Sequential, X: np.ndarray, t: np.ndarray,
+    def _validation_score(self, model: Sequential, out: np.ndarray, t: np.ndarray,
                           w: np.ndarray | None) -> float:
         assert model.loss is not None
-        out = model.loss.link(model.ops, model.predict_outputs(X))  # exp for "poisson"
+        out = model.loss.link(model.ops, out)  # exp for "poisson"
         if not np.isfinite(out).all():
             return float("nan")
         return float(r2_score(t, out, sample_weight=w))

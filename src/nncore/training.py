@@ -19,14 +19,15 @@ import numpy as np
 from nncore.backends import _checks
 from nncore.backends.plan import TrainPlan
 from nncore.callbacks import Callback
+from nncore.data import Features, block_rows, shuffle_order
 from nncore.losses import Loss
 from nncore.optimizers import Optimizer
 
 #: ``score(X, targets, accuracy, weights)``: loss (and accuracy) of the model on converted
 #: data, weighted by ``weights`` (float64 per sample) unless None.
-ScoreFn = Callable[[np.ndarray, np.ndarray, bool, "np.ndarray | None"], dict[str, float]]
+ScoreFn = Callable[[Features, np.ndarray, bool, "np.ndarray | None"], dict[str, float]]
 #: Converted validation data: ``(X_val, targets_val, weights_val or None)``.
-Validation = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+Validation = tuple[Features, np.ndarray, "np.ndarray | None"]
 
 METRICS = ("accuracy",)
 
@@ -61,7 +62,7 @@ class History(Callback):
         return None
 
 
-def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
+def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: Features,
                targets: np.ndarray, val: Validation | None, *,
                epochs: int, rng: np.random.Generator, shuffle: bool,
                hooks: list[Callback], metrics: tuple[str, ...], score: ScoreFn,
@@ -86,7 +87,8 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
         Converted validation data, scored after every epoch.
     epochs : int
     rng : numpy.random.Generator
-        Shuffles the sample order (when ``shuffle`` and there is more than one batch).
+        Shuffles the sample order (when ``shuffle`` and there is more than one batch);
+        a memory-mapped ``X`` block by block (``nncore.data.shuffle_order``).
     shuffle : bool
     hooks : list of Callback
         Called in order; a ``History`` is appended and returned.
@@ -104,6 +106,7 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
     """
     params, ops = model.params, model.ops
     order = np.arange(len(X), dtype=np.int64)
+    blocks = block_rows(X, plan.batch_size)  # memory-mapped X: shuffled block by block
     history = History()
     hooks = [*hooks, history]
     model.stop_training = False
@@ -113,7 +116,7 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
         cb.on_train_begin(model)
     for epoch in range(epochs):
         if shuffle and plan.batch_size < len(X):
-            rng.shuffle(order)
+            shuffle_order(order, rng, blocks)
         plan.configure(*optimizer.plan_state(params))
         np.copyto(last_good, params.w)
         try:
@@ -123,25 +126,35 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: np.ndarray,
         if not (math.isfinite(mean_loss) and math.isfinite(float(params.w.sum()))):
             params.w[...] = last_good
             optimizer.reset()  # its moments are not finite either
-            raise DivergenceError(
-                f"training diverged in epoch {epoch + 1}: the loss became {mean_loss} "
-                f"(or a weight overflowed). The model keeps the weights from before that "
-                f"epoch. Try a lower learning rate than {optimizer.lr:g}, or scale the inputs."
-            )
+            raise divergence(epoch, mean_loss, optimizer.lr)
         logs = {"loss": mean_loss}
         if "accuracy" in metrics:
             logs["accuracy"] = score(X, targets, True, weights)["accuracy"]
         if val is not None:
             scores = score(val[0], val[1], "accuracy" in metrics, val[2])
             logs.update({f"val_{k}": v for k, v in scores.items()})
-        stop = False
-        for cb in hooks:
-            stop = bool(cb.on_epoch_end(epoch, logs)) or stop
-        if stop or model.stop_training:
+        if end_epoch(hooks, model, epoch, logs):
             break
     for cb in hooks:
         cb.on_train_end(model)
     return history
+
+
+def divergence(epoch: int, mean_loss: float, lr: float) -> DivergenceError:
+    """The error for an epoch whose loss (or a weight) stopped being finite."""
+    return DivergenceError(
+        f"training diverged in epoch {epoch + 1}: the loss became {mean_loss} "
+        f"(or a weight overflowed). The model keeps the weights from before that "
+        f"epoch. Try a lower learning rate than {lr:g}, or scale the inputs.")
+
+
+def end_epoch(hooks: list[Callback], model: Any, epoch: int, logs: dict[str, float]) -> bool:
+    """Every hook's ``on_epoch_end`` (all of them, also after one asks to stop); True
+    when one asked, or ``model.stop_training`` is set."""
+    stop = False
+    for cb in hooks:
+        stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+    return stop or bool(model.stop_training)
 
 
 def check_metrics(metrics: Sequence[str] | str | None, loss: Loss) -> tuple[str, ...]:
@@ -159,9 +172,9 @@ def check_metrics(metrics: Sequence[str] | str | None, loss: Loss) -> tuple[str,
     return names
 
 
-def split_validation(X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
+def split_validation(X: Features, targets: np.ndarray, weights: np.ndarray | None,
                      split: float
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Validation | None]:
+                     ) -> tuple[Features, np.ndarray, np.ndarray | None, Validation | None]:
     """Hold out the last ``split`` of the (converted) samples, and their weights, as
     validation data."""
     split = _checks.number("", "validation_split", split, low=0.0, high=1.0, high_open=True)

@@ -342,5 +342,6 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
                     eps_t, weight_decay, decoupled_decay)
 
 
+include "_sparse.pxi"
 include "_plans.pxi"
 include "_rows.pxi"

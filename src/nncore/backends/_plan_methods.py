@@ -15,6 +15,7 @@ import numpy as np
 
 from nncore.backends import _checks
 from nncore.backends.plan import NetPlan, TrainPlan, check_order
+from nncore.backends.sparse import CsrRows
 
 #: Rows per block of ``mlp_forward`` (measured: bench/ W5, docs/design.md "Serving").
 FORWARD_BLOCK = 8192
@@ -23,15 +24,16 @@ FORWARD_BLOCK = 8192
 class PlanMethods:
     """``mlp_forward``, ``train_epoch`` and ``loss_gradient``; mixed into ``Ops``."""
 
-    def mlp_forward(self, net: NetPlan, X: np.ndarray, out: np.ndarray) -> None:
+    def mlp_forward(self, net: NetPlan, X: Any, out: np.ndarray) -> None:
         """All layers of a network on ``X`` in one call (prediction).
 
         Parameters
         ----------
         net : NetPlan
             The network: widths, activations, and the flat parameters it reads.
-        X : ndarray, shape (n, sizes[0])
-            IN.
+        X : ndarray or sparse matrix, shape (n, sizes[0])
+            IN. A ``scipy.sparse`` matrix (or ``CsrRows``) of the network's dtype is read
+            as CSR without densifying: the first layer is a sparse product.
         out : ndarray, shape (n, sizes[-1])
             OUT: the last layer's activations. Scratch for the hidden layers is
             allocated per call, so concurrent calls on one network are safe; the rows
@@ -39,10 +41,15 @@ class PlanMethods:
             many rows), so the activations between layers stay in cache.
         """
         op = "mlp_forward"
-        net.check_input(op, X)
-        _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
+        X = net.check_input(op, X)
+        if isinstance(X, CsrRows):
+            _checks.floats(op, ("out",), out=(out, 2))
+            for part in (X.data, X.indices, X.indptr):
+                _checks.no_alias(op, "out", out, "X", part, allow_same=False)
+        else:
+            _checks.floats(op, ("out",), X=(X, 2), out=(out, 2))
+            _checks.no_alias(op, "out", out, "X", X, allow_same=False)
         _checks.shape(op, "out", out, (X.shape[0], int(net.sizes[-1])))
-        _checks.no_alias(op, "out", out, "X", X, allow_same=False)
         work = np.empty(2 * min(X.shape[0], FORWARD_BLOCK) * net.max_hidden, X.dtype)
         self._mlp_forward(net, X, out, work)
 
@@ -66,7 +73,7 @@ class PlanMethods:
     def _row_net(self, net: NetPlan) -> Any:
         raise NotImplementedError
 
-    def train_epoch(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
+    def train_epoch(self, plan: TrainPlan, X: Any, targets: np.ndarray,
                     order: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """One epoch of mini-batch gradient descent in one call.
 
@@ -85,8 +92,10 @@ class PlanMethods:
             first). The parameters ``plan.net.w`` are updated in place; with plain SGD
             (no momentum) the update is applied inside the weight-gradient GEMM and
             ``plan.net.g`` is left as it was.
-        X : ndarray, shape (n, sizes[0])
-            IN: all samples.
+        X : ndarray or sparse matrix, shape (n, sizes[0])
+            IN: all samples. A ``scipy.sparse`` matrix (or ``CsrRows``) of the plan's
+            dtype is read as CSR: each batch's rows gathered into the dense batch buffer,
+            or the first layer taken as a sparse product (``CsrRows.train_mode``).
         targets : ndarray
             IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
         order : ndarray of int64, shape (m,)
@@ -103,14 +112,14 @@ class PlanMethods:
             Mean of the per-step mean losses, weighted by step rows (0.0 if no step).
         """
         op = "train_epoch"
-        plan.net.check_input(op, X)
+        X = plan.net.check_input(op, X)
         plan.check_targets(op, X, targets)
         check_order(op, order, X.shape[0])
         weights = _checks.sample_weight(op, sample_weight, X.shape[0], whole=False)
         total = self._train_epoch(plan, X, targets, order, weights)
         return total / order.shape[0] if order.shape[0] else 0.0
 
-    def loss_gradient(self, plan: TrainPlan, X: np.ndarray, targets: np.ndarray,
+    def loss_gradient(self, plan: TrainPlan, X: Any, targets: np.ndarray,
                       order: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean loss over the rows ``order`` and its gradient, without an update.
 
@@ -125,8 +134,10 @@ class PlanMethods:
         plan : TrainPlan
             INOUT: network and workspace (no optimizer settings needed). ``plan.net.g``
             is OUT: the gradient of the mean loss, in the parameter layout.
-        X : ndarray, shape (n, sizes[0])
-            IN: all samples.
+        X : ndarray or sparse matrix, shape (n, sizes[0])
+            IN: all samples. A ``scipy.sparse`` matrix (or ``CsrRows``) of the plan's
+            dtype is read as CSR: each batch's rows gathered into the dense batch buffer,
+            or the first layer taken as a sparse product (``CsrRows.train_mode``).
         targets : ndarray
             IN: int64 labels (n,) for softmax_xent, else (n, sizes[-1]) of X's dtype.
         order : ndarray of int64, shape (m,)
@@ -142,7 +153,7 @@ class PlanMethods:
             The mean loss over the ``m`` rows (0.0, and a zero gradient, when m == 0).
         """
         op = "loss_gradient"
-        plan.net.check_input(op, X)
+        X = plan.net.check_input(op, X)
         plan.check_targets(op, X, targets)
         check_order(op, order, X.shape[0])
         weights = _checks.sample_weight(op, sample_weight, X.shape[0], whole=False)

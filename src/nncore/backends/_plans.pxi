@@ -21,15 +21,23 @@ cdef Net _net(const int64_t[::1] sizes, const int32_t[::1] acts, const double[::
 
 def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] sizes,
                 const int32_t[::1] acts, const double[::1] slopes, const int64_t[::1] w_off,
-                const int64_t[::1] b_off, floating[::1] work, floating[:, ::1] out):
+                const int64_t[::1] b_off, floating[::1] work, floating[:, ::1] out,
+                const floating[::1] sp_data, const int32_t[::1] sp_indices,
+                const int64_t[::1] sp_indptr, int sp_mode):
     """All layers of an MLP on X in one call. OUT: out (n, sizes[-1]); work is scratch for
     the hidden layers (ping-pong), of 2 * block * max(sizes[1:-1]) elements: the rows go
     through the network ``block`` at a time, so the activations between layers stay in
-    cache however many rows there are (one allocation, by the caller)."""
-    cdef Py_ssize_t n = X.shape[0], L = acts.shape[0], i, half, widest = 0, block, r0, m
+    cache however many rows there are (one allocation, by the caller). With sp_mode !=
+    SP_DENSE the rows are the CSR (sp_data, sp_indices, sp_indptr) instead of X, and the
+    first layer is the sparse product (whichever mode: no dense copy of a block)."""
+    cdef bint csr = sp_mode != SP_DENSE
+    cdef Py_ssize_t n = sp_indptr.shape[0] - 1 if csr else X.shape[0]
+    cdef Py_ssize_t L = acts.shape[0], i, half, widest = 0, block, r0, m
+    cdef Sparse sp = _sparse(sp_mode, &sp_data[0] if sp_data.shape[0] else NULL, sp_indices,
+                             sp_indptr)
     cdef const floating* src
     cdef floating* dst
-    if n == 0:
+    if n <= 0:
         return
     for i in range(1, L):
         widest = max(widest, sizes[i])
@@ -41,12 +49,17 @@ def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] si
     with nogil:
         while r0 < n:
             m = min(block, n - r0)
-            src = &X[r0, 0]
+            src = NULL
+            if not csr:
+                src = &X[r0, 0]
             for i in range(L):
                 dst = &out[r0, 0] if i == L - 1 else &work[0] + (i % 2) * half
-                _gemm(False, False, <int>m, <int>sizes[i + 1], <int>sizes[i], 1, src,
-                      <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst,
-                      <int>sizes[i + 1])
+                if csr and i == 0:
+                    _csr_product(dst, &sp, NULL, r0, m, &w[w_off[0]], sizes[1])
+                else:
+                    _gemm(False, False, <int>m, <int>sizes[i + 1], <int>sizes[i], 1, src,
+                          <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst,
+                          <int>sizes[i + 1])
                 _bias_act(dst, &w[b_off[i]], dst, m, sizes[i + 1], acts[i],
                           <floating>slopes[i])
                 src = dst
@@ -75,14 +88,17 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
                             bint accumulate, floating* work, int64_t* label_work,
                             double* acc, bint fused_sgd, double lr,
                             double wd, const double* weights, double wfactor,
-                            double* rw) noexcept nogil:
+                            double* rw, const Sparse* sp) noexcept nogil:
     """One batch, the backpropagation shared by train_epoch and loss_gradient.
 
     Gathers rows idx of X and T (or labels), runs the forward pass, the loss with its
     gradient times ``scale`` into D_{L-1}, and the backward pass (D_i turned into dZ_i in
     place). With ``weights`` (else NULL), row r's loss and gradient are multiplied by
     rw[r] = weights[idx[r]] * wfactor (rw: scratch of ``rows``), inside the loss kernels.
-    The parameter gradient goes into g (added to it when ``accumulate``); with
+    X is read through ``sp`` unless its mode is SP_DENSE: rows gathered from the CSR into
+    Xb (SP_GATHER), or layer 0's product and weight gradient taken on the CSR itself
+    (SP_PRODUCT; Xb unused). The parameter gradient goes into g (added to it when
+    ``accumulate``); with
     ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
     b -= lr db), and g is not written. Returns the loss summed over the batch (unscaled).
     """
@@ -96,7 +112,11 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     cdef const floating* below
     cdef double part
     cdef floating beta = 1 if accumulate else 0
-    _gather(Xb, X, idx, rows, d0)
+    cdef bint product = sp.mode == SP_PRODUCT
+    if sp.mode == SP_DENSE:
+        _gather(Xb, X, idx, rows, d0)
+    elif sp.mode == SP_GATHER:
+        _csr_gather(Xb, sp, idx, 0, rows, d0)
     if weights != NULL:
         for r in range(rows):
             rw[r] = weights[idx[r]] * wfactor
@@ -110,8 +130,11 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     for i in range(L):
         n_in, n_out = net.sizes[i], net.sizes[i + 1]
         A = work + net.work_off[2 + 2 * i]
-        _gemm(False, False, <int>rows, <int>n_out, <int>n_in, 1, below, <int>n_in,
-              w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
+        if product and i == 0:
+            _csr_product(A, sp, idx, 0, rows, w + net.w_off[0], n_out)
+        else:
+            _gemm(False, False, <int>rows, <int>n_out, <int>n_in, 1, below, <int>n_in,
+                  w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
         _bias_act(A, w + net.b_off[i], A, rows, n_out, net.acts[i], <floating>net.slopes[i])
         below = A
     # loss and its gradient into D_{L-1}
@@ -130,15 +153,27 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
         if i > 0:  # dX = dZ W^T into D_{i-1}, with W before its update
             _gemm(False, True, <int>rows, <int>n_in, <int>n_out, 1, D, <int>n_out, Wp,
                   <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
+        if product and i == 0:  # only the rows of W_0 (or dW_0) the batch's columns hit
+            if fused_sgd:
+                if wd != 0:
+                    for j in range(n_in * n_out):
+                        Wp[j] = <floating>(Wp[j] * (1 - lr * wd))
+                _csr_weight_grad(Wp, sp, idx, rows, D, n_out, <floating>(-lr))
+            else:
+                if not accumulate:
+                    memset(g + net.w_off[0], 0, n_in * n_out * sizeof(floating))
+                _csr_weight_grad(g + net.w_off[0], sp, idx, rows, D, n_out, 1)
         if fused_sgd:
-            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr), below,
-                  <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp, <int>n_out)
+            if not (product and i == 0):
+                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr), below,
+                      <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp, <int>n_out)
             bp = w + net.b_off[i]
             for j in range(n_out):
                 bp[j] = <floating>(bp[j] - lr * acc[j])
         else:
-            _gemm(True, False, <int>n_in, <int>n_out, <int>rows, 1, below, <int>n_in, D,
-                  <int>n_out, beta, g + net.w_off[i], <int>n_out)
+            if not (product and i == 0):
+                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, 1, below, <int>n_in, D,
+                      <int>n_out, beta, g + net.w_off[i], <int>n_out)
             bp = g + net.b_off[i]
             if accumulate:
                 for j in range(n_out):
@@ -157,7 +192,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 floating[::1] work, int64_t[::1] label_work, double[::1] acc, int loss_kind,
                 int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
                 int64_t[::1] counters, bint fused_sgd, const double[::1] weights,
-                double[::1] rw):
+                double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
+                const int64_t[::1] sp_indptr, int sp_mode):
     """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
 
     X (n, d0) IN; T (n, k) IN float targets (mse, bce, poisson) or labels (n,) IN
@@ -165,7 +201,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
     order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
     w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
     counters INOUT: [0] optimizer step t, [1] steps done in this call. weights: one per
-    row of X (empty: unweighted); each batch's loss is then sum w_i l_i / sum w_i (a batch
+    row of X (empty: unweighted); sp_*: X as CSR (mlp_forward), X then (0, d0); each batch's loss is then sum w_i l_i / sum w_i (a batch
     whose weights sum to 0 moves nothing but weight decay); rw: scratch of batch. The offsets
     (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
     _batch_gradient, then the update (with ``fused_sgd``, plain SGD without momentum,
@@ -185,6 +221,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
     cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
     cdef double wsum
     cdef Py_ssize_t r
+    cdef Sparse sp = _sparse(sp_mode, &sp_data[0] if sp_data.shape[0] else NULL, sp_indices,
+                             sp_indptr)
     with nogil:
         while start < n:
             rows = min(batch, n - start)
@@ -196,7 +234,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
             part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
                                    &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
                                    fused_sgd, lr, wd, Wp, rows / wsum if wsum > 0 else 0,
-                                   &rw[0])
+                                   &rw[0], &sp)
             total += part * scale * rows
             start += rows
             # update
@@ -226,7 +264,8 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
                   const int64_t[::1] b_off, const int64_t[::1] work_off, floating[::1] w,
                   floating[::1] g, floating[::1] work, int64_t[::1] label_work,
                   double[::1] acc, int loss_kind, const double[::1] weights,
-                  double[::1] rw):
+                  double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
+                  const int64_t[::1] sp_indptr, int sp_mode):
     """Mean loss over X[order] and its gradient into g (OUT), without an update.
 
     The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
@@ -247,6 +286,8 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
     cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
     cdef double wsum = 0
     cdef Py_ssize_t r
+    cdef Sparse sp = _sparse(sp_mode, &sp_data[0] if sp_data.shape[0] else NULL, sp_indices,
+                             sp_indptr)
     with nogil:
         if Wp != NULL:
             for r in range(n):
@@ -256,7 +297,7 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
             total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
                                      scale, &w[0], &g[0], start > 0, &work[0],
                                      &label_work[0], &acc[0], False, 0, 0, Wp,
-                                     n / wsum if wsum > 0 else 0, &rw[0])
+                                     n / wsum if wsum > 0 else 0, &rw[0], &sp)
             start += rows
             runs += 1
             if runs % SIGNAL_EVERY == 0:

@@ -6,6 +6,7 @@ import numpy as np
 
 from nncore.backends.numpy_ops import bad_label_error
 from nncore.backends.ops import Ops
+from nncore.backends.sparse import MODES, CsrRows
 
 
 class CythonOps(Ops):
@@ -63,8 +64,9 @@ class CythonOps(Ops):
 
     def _mlp_forward(self, net, X, out, work):
         lay = net.layout
-        self._k.mlp_forward(X, net.w, net.sizes, net.acts, net.slopes, lay.w_off, lay.b_off,
-                            work, out)
+        dense, *csr = _dense_or_csr(X, "product")
+        self._k.mlp_forward(dense, net.w, net.sizes, net.acts, net.slopes, lay.w_off,
+                            lay.b_off, work, out, *csr)
 
     def _row_net(self, net):
         lay = net.layout
@@ -76,21 +78,23 @@ class CythonOps(Ops):
             *self._plan_args(plan, X, targets, order), plan.loss_code, plan.opt_code,
             plan.hyper, plan.s1 if plan.s1.size else net.g,
             plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd,
-            _NO_WEIGHTS if weights is None else weights, plan.row_weights)
+            _NO_WEIGHTS if weights is None else weights, plan.row_weights,
+            *_csr_args(X))
 
     def _loss_gradient(self, plan, X, targets, order, weights):
         return self._k.loss_gradient(*self._plan_args(plan, X, targets, order),
                                      plan.loss_code, _NO_WEIGHTS if weights is None else weights,
-                                     plan.row_weights)
+                                     plan.row_weights, *_csr_args(X))
 
     @staticmethod
     def _plan_args(plan, X, targets, order):
         """The arguments train_epoch and loss_gradient share: data, layout, buffers."""
         xent = plan.loss == "softmax_xent"
         net, lay = plan.net, plan.net.layout
-        return (X, _EMPTY2[X.dtype] if xent else targets, targets if xent else _NO_LABELS,
-                order, plan.batch_size, net.sizes, net.acts, net.slopes, lay.w_off,
-                lay.b_off, plan.work_off, net.w, net.g, plan.work, plan.labels, plan.acc)
+        return (_dense_or_csr(X)[0], _EMPTY2[X.dtype] if xent else targets,
+                targets if xent else _NO_LABELS, order, plan.batch_size, net.sizes,
+                net.acts, net.slopes, lay.w_off, lay.b_off, plan.work_off, net.w, net.g,
+                plan.work, plan.labels, plan.acc)
 
 
 # A placeholder bias-gradient buffer for act_backward calls that do not want one.
@@ -98,3 +102,18 @@ _EMPTY = {np.dtype(t): np.zeros(0, t) for t in (np.float32, np.float64)}
 _EMPTY2 = {np.dtype(t): np.zeros((0, 1), t) for t in (np.float32, np.float64)}
 _NO_LABELS = np.zeros(0, np.int64)
 _NO_WEIGHTS = np.zeros(0, np.float64)
+_NO_INDICES = np.zeros(0, np.int32)
+_NO_INDPTR = np.zeros(0, np.int64)
+
+
+def _dense_or_csr(X, mode=None):
+    """``(X or an empty (0, d0) stand-in, data, indices, indptr, mode code)`` for the
+    kernels: the CSR arrays empty for dense X; ``mode`` (default: ``X.train_mode``)."""
+    if isinstance(X, CsrRows):
+        code = MODES.index(mode or X.train_mode)
+        return (np.zeros((0, X.shape[1]), X.dtype), X.data, X.indices, X.indptr, code)
+    return (X, _EMPTY[X.dtype], _NO_INDICES, _NO_INDPTR, 0)
+
+
+def _csr_args(X):
+    return _dense_or_csr(X)[1:]

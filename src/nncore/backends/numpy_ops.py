@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore.backends import activations
+from nncore.backends import activations, sparse
 from nncore.backends.ops import Ops, adam_step_size
+from nncore.backends.sparse import CsrRows
 
 
 def bad_label_error(labels: np.ndarray, c: int, index: int) -> ValueError:
@@ -165,7 +166,10 @@ class NumpyOps(Ops):
                     dst = out[r0:r0 + rows]
                 else:
                     dst = work[(i % 2) * half:(i % 2) * half + rows * width].reshape(-1, width)
-                self._gemm(prev, W, dst, False, False, 1.0, 0.0)
+                if isinstance(prev, CsrRows):
+                    sparse.product(prev, W, dst)
+                else:
+                    self._gemm(prev, W, dst, False, False, 1.0, 0.0)
                 self._bias_act_forward(dst, b, int(act), dst, float(slope))
                 prev = dst
 
@@ -231,7 +235,10 @@ class NumpyOps(Ops):
         params, grads = views
         rows = len(idx)
         xb = plan.xb[:rows]
-        np.take(X, idx, axis=0, out=xb)
+        if isinstance(X, CsrRows):  # the batch's rows as dense rows (either kernel mode)
+            sparse.gather(X, idx, xb)
+        else:
+            np.take(X, idx, axis=0, out=xb)
         # forward
         prev = xb
         for (W, b), A, act, slope in zip(params, plan.A, net.acts, net.slopes, strict=True):

@@ -33,11 +33,13 @@ through the views ``xb``, ``tb``, ``A``, ``D``, the Cython backend through ``wor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from nncore.backends import _checks, activations
 from nncore.backends._codes import HYPER, LOSSES, OPTIMIZERS
+from nncore.backends.sparse import CsrRows, csr_rows, is_sparse
 
 
 class ParamLayout:
@@ -160,14 +162,25 @@ class NetPlan:
         """``[(W_i, b_i), ...]`` as views into ``flat`` (``w`` or ``g``)."""
         return self.layout.views(flat)
 
-    def check_input(self, op: str, X: np.ndarray) -> None:
-        """``X`` must be (n, d0), C-contiguous, of the plan's dtype."""
-        _checks.floats(op, (), X=(X, 2))
+    def check_input(self, op: str, X: Any) -> np.ndarray | CsrRows:
+        """``X`` must be (n, d0) of the plan's dtype: a C-contiguous array, or a sparse
+        matrix (returned as ``CsrRows``, validated: the kernels index it unchecked)."""
+        if is_sparse(X):
+            if X.dtype not in _checks.FLOAT_DTYPES:  # as _checks.floats words it
+                raise TypeError(f"{op}: argument 'X' must have dtype float32 or float64, "
+                                f"got {X.dtype}")
+            if X.dtype != self.dtype:
+                raise TypeError(f"{op}: argument 'X' has dtype {X.dtype}, expected "
+                                f"{self.dtype}")
+            X = csr_rows(X, self.dtype, op=op)
+        else:
+            _checks.floats(op, (), X=(X, 2))
         if X.dtype != self.dtype:
             raise TypeError(f"{op}: argument 'X' has dtype {X.dtype}, expected {self.dtype}")
         if X.shape[1] != self.sizes[0]:
             raise ValueError(f"{op}: argument 'X' has {X.shape[1]} columns, expected "
                              f"{self.sizes[0]}")
+        return X
 
 
 class TrainPlan:

@@ -22,7 +22,13 @@ from nncore.cli._errors import (
     layer_widths,
     positive_float,
 )
-from nncore.cli._tabular import apply_standardisation, holdout, infer_task, read_table
+from nncore.cli._tabular import (
+    NAMED_COLUMNS,
+    apply_standardisation,
+    holdout,
+    infer_task,
+    read_table,
+)
 from nncore.cli._tabular import standardisation as fit_standardisation
 
 DTYPE_HELP = "floating-point type of the weights and the computation (float32)"
@@ -33,14 +39,15 @@ BACKEND_HELP = ("kernel backend: cython (compiled kernels), numpy, or auto: cyth
 def add_parsers(sub: Any) -> None:
     """Register ``train`` and ``predict`` on the ``nncore`` sub-command parser."""
     p = sub.add_parser(
-        "train", help="train an MLP on a .csv or .npz file and save it",
+        "train", help="train an MLP on a .csv, .parquet or .npz file and save it",
         description="Train an MLP on a table: numeric feature columns and a target column "
         "(class labels or values). Features are standardised (mean 0, scale 1) unless "
         "--no-standardize; the model file records the columns, classes and scaling, so "
         "'nncore predict' applies it to new files by column name.")
-    p.add_argument("data", help=".csv with a header row, or .npz with arrays X and y")
+    p.add_argument("data", help=".csv with a header row, .parquet (needs pyarrow), or .npz "
+                   "with arrays X and y")
     p.add_argument("--target", default=None,
-                   help="target column (csv, required) or array name (npz, default y)")
+                   help="target column (csv, parquet: required) or array name (npz, default y)")
     p.add_argument("--hidden", type=layer_widths, default=[64, 32], metavar="64,32",
                    help="hidden layer widths, comma-separated ('' for none; default 64,32)")
     p.add_argument("--activation", default="relu", choices=list(nncore.backends.activations.NAMES),
@@ -71,11 +78,12 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=train_command)
 
     p = sub.add_parser(
-        "predict", help="apply a saved model to a .csv or .npz file",
+        "predict", help="apply a saved model to a .csv, .parquet or .npz file",
         description="Predict with a model file written by 'nncore train' (or model.save): "
         "class labels or values, one per row, as CSV with a header.")
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("data", help=".csv with the training feature columns, or .npz with X")
+    p.add_argument("data", help=".csv or .parquet with the training feature columns, or .npz "
+                   "with X")
     p.add_argument("--proba", action="store_true",
                    help="class probabilities, one column per class (classifiers)")
     p.add_argument("-o", "--output", default=None, help="write to this file (default stdout)")
@@ -87,8 +95,9 @@ def add_parsers(sub: Any) -> None:
 def train_command(args: argparse.Namespace) -> int:
     """Handle ``nncore train``."""
     target = args.target
-    if target is None and Path(args.data).suffix.lower() == ".csv":
-        raise UsageError("--target COLUMN is required for a .csv file")
+    suffix = Path(args.data).suffix.lower()
+    if target is None and suffix in NAMED_COLUMNS:
+        raise UsageError(f"--target COLUMN is required for a {suffix} file")
     check_writable(args.output, "-o/--output")  # before training, which may take long
     notes: list[str] = []
     X, y, names = read_table(args.data, target=target or "y", notes=notes)
@@ -158,7 +167,8 @@ def predict_command(args: argparse.Namespace) -> int:
         check_writable(args.output, "-o/--output")
     model = io.load(args.model, backend=args.backend)
     meta: dict[str, Any] = getattr(model, "metadata_", None) or {}
-    features = meta.get("features") if Path(args.data).suffix.lower() == ".csv" else None
+    named = Path(args.data).suffix.lower() in NAMED_COLUMNS
+    features = meta.get("features") if named else None
     notes: list[str] = []
     X, _, _ = read_table(args.data, target=None, features=features, notes=notes)
     for note in notes:  # stdout may be the predictions

@@ -33,6 +33,14 @@ class UsageError(CLIError):
     status = 2
 
 
+class TableError(CLIError, ValueError):
+    """A data file that cannot be used, with the file and the reason.
+
+    ``status`` 2 when the command line names the wrong thing (no such file, no such
+    column), 1 when the file's content is the problem.
+    """
+
+
 #: The reprs NumPy 2 gives its scalars (np.str_('a'), np.float64(0.5)), which library
 #: messages may carry; a user reads the value alone.
 _NUMPY_REPR = re.compile(r"np\.(?:str_|bytes_|bool_?|u?int\d*|float\d*|complex\d*)\(([^()]*)\)")

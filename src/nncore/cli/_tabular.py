@@ -1,124 +1,80 @@
-"""Reading tables for the command line: ``.csv`` (with a header) and ``.npz`` files.
+"""Reading tables for the command line: ``.csv`` (with a header), ``.parquet`` and ``.npz``.
 
 Training data is a table of numeric feature columns plus a target column; the model file
 then records the feature names, the target, the task, the class labels and the
 standardisation (mean and scale per feature), so ``nncore predict`` can apply the model
-to a new table by column name.
+to a new table by column name. ``nncore.cli._csv`` reads the CSV files.
 """
 
 from __future__ import annotations
 
-import csv
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nncore.cli._errors import CLIError
+from nncore.cli._csv import read_csv, select_columns
+from nncore.cli._errors import CLIError, TableError, one_line
 
+__all__ = ["NAMED_COLUMNS", "TableError", "apply_standardisation", "holdout", "infer_task",
+           "read_table", "standardisation"]
 
-class TableError(CLIError, ValueError):
-    """A data file that cannot be used, with the file and the reason.
-
-    ``status`` 2 when the command line names the wrong thing (no such file, no such
-    column), 1 when the file's content is the problem.
-    """
+#: Suffixes of the files whose columns have names (features are then found by name).
+NAMED_COLUMNS = (".csv", ".parquet")
+#: The columns pandas' to_parquet adds for a row index other than 0..n-1.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 def read_table(path: str | Path, target: str | None = None,
                features: list[str] | None = None, notes: list[str] | None = None
                ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Read ``(X, y, feature_names)`` from a ``.csv`` or ``.npz`` file.
+    """Read ``(X, y, feature_names)`` from a ``.csv``, ``.parquet`` or ``.npz`` file.
 
     Parameters
     ----------
     path : str or Path
-        ``.csv``: a header row, then one row per sample. ``.npz``: an array ``X``
+        ``.csv``: a header row, then one row per sample, comma-separated (read by pyarrow
+        or pandas when installed, else NumPy; the same result either way).
+        ``.parquet``: a table of named columns (needs pyarrow). ``.npz``: an array ``X``
         (n, d), and the target as an array named ``target`` (default ``y``) if any.
     target : str, optional
-        The target column (csv) or array (npz); ``y`` is None when not given or, for
-        prediction, when the file has no such column.
+        The target column (csv, parquet) or array (npz); ``y`` is None when not given or,
+        for prediction, when the file has no such column. Read as numbers when every cell
+        is one, else as text labels; an empty cell is an error.
     features : list of str, optional
-        Feature columns to take, in this order (csv); default: every other column.
+        Feature columns to take, in this order (csv, parquet); default: every other
+        column. Each cell must be a finite number: an error names the first that is not.
     notes : list of str, optional
         Receives a line for the user about what was done to the file (an index column
         dropped).
+
+    Returns
+    -------
+    X : numpy.ndarray
+        (n, d) float64, C-contiguous.
+    y : numpy.ndarray or None
+        float64 values, or text labels (a ``str`` array).
+    feature_names : list of str
+        The columns of ``X`` (``x0``, ``x1``, ... for ``.npz``).
+
+    Raises
+    ------
+    TableError
+        A file that cannot be read: status 2 for a missing file or target column, 1 for
+        the content (naming the line and column of a bad cell).
     """
     p = Path(path)
     if not p.is_file():
         raise TableError(f"{p}: no such file", status=2)
-    if p.suffix.lower() == ".npz":
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
         return _read_npz(p, target)
-    if p.suffix.lower() != ".csv":
-        raise TableError(f"{p}: expected a .csv or .npz file", status=2)
-    with p.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise TableError(f"{p}: the file is empty")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    if not body:
-        raise TableError(f"{p}: no data rows after the header")
-    _check_delimiter(p, header)
-    header, body = _drop_index(p, header, body, notes)
-    if target is not None and target not in header and features is None:
-        raise TableError(f"{p}: no column named {target!r} (columns: {', '.join(header)})",
-                         status=2)
-    names = features if features is not None else [h for h in header if h != target]
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise TableError(f"{p}: missing feature columns {missing}")
-    index = [header.index(n) for n in names]
-    X = np.empty((len(body), len(names)))
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise TableError(f"{p}, line {line}: {len(row)} fields, expected {len(header)}")
-        for j, col in enumerate(index):
-            try:
-                X[line - 2, j] = float(row[col])
-            except ValueError:
-                raise TableError(f"{p}, line {line}: column {header[col]!r} holds "
-                                 f"{row[col]!r}, not a number") from None
-    y = None
-    if target is not None and target in header:
-        t = header.index(target)
-        y = np.array([row[t].strip() for row in body])
-        try:
-            y = y.astype(float)
-        except ValueError:
-            pass  # class labels given as text
-    return X, y, names
-
-
-def _check_delimiter(p: Path, header: list[str]) -> None:
-    """A hint for a file separated by ``;`` or tabs, which reads as one column."""
-    if len(header) == 1:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
-            if sep in header[0]:
-                raise TableError(f"{p}: the header is separated by {name}, not commas: "
-                                 f"nncore reads comma-separated files (pandas: "
-                                 f"to_csv(sep=','))")
-
-
-def _drop_index(p: Path, header: list[str], body: list[list[str]],
-                notes: list[str] | None) -> tuple[list[str], list[list[str]]]:
-    """Drop a leading unnamed column holding 0..n-1 (pandas' ``to_csv`` row index).
-
-    A row index as a feature lets a model learn the row order (a file sorted by class is
-    then classified perfectly) and makes files without it unusable; any other column
-    without a name is refused, since nothing could find it by name later.
-    """
-    if header and header[0] == "":
-        expected = [str(i) for i in range(len(body))]
-        if [row[0].strip() if row else "" for row in body] == expected:
-            if notes is not None:
-                notes.append(f"{p}: the first column has no name and holds 0..{len(body) - 1}: "
-                             f"a row index (pandas to_csv), dropped")
-            header, body = header[1:], [row[1:] for row in body]
-    if "" in header:
-        j = header.index("")
-        raise TableError(f"{p}: column {j + 1} has no name in the header: name it, or "
-                         f"leave it out of the file (pandas: to_csv(index=False))")
-    return header, body
+    if suffix == ".parquet":
+        return _read_parquet(p, target, features, notes)
+    if suffix != ".csv":
+        raise TableError(f"{p}: expected a .csv, .parquet or .npz file", status=2)
+    return read_csv(p, target, features, notes)
 
 
 def holdout(y: np.ndarray, fraction: float, seed: int | None, stratify: bool
@@ -194,6 +150,75 @@ def _read_npz(p: Path, target: str | None) -> tuple[np.ndarray, np.ndarray | Non
     if target is not None and y is None:
         raise TableError(f"{p}: no array named {target!r} (arrays: {', '.join(arrays)})")
     return X, y, [f"x{j}" for j in range(X.shape[1])]
+
+
+def _read_parquet(p: Path, target: str | None, features: list[str] | None,
+                  notes: list[str] | None) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """A ``.parquet`` file by pyarrow: the columns by name, checked as a CSV file's are."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise TableError(f'{p}: reading .parquet files needs pyarrow: '
+                         f'pip install "nncore[tables]"') from None
+    try:
+        schema = pq.read_schema(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise TableError(f"{p}: not a readable Parquet file ({one_line(exc)})") from None
+    header = [n for n in schema.names if not _PANDAS_INDEX.fullmatch(n)]
+    if notes is not None and len(header) < len(schema.names):
+        notes.append(f"{p}: pandas' row index (the columns "
+                     f"{[n for n in schema.names if n not in header]}) left out")
+    names, _, t = select_columns(p, header, target, features)
+    wanted = list(dict.fromkeys([*names, *([header[t]] if t is not None else [])]))
+    try:
+        table = pq.read_table(p, columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise TableError(f"{p}: not a readable Parquet file ({one_line(exc)})") from None
+    X = np.empty((table.num_rows, len(names)))
+    for k, name in enumerate(names):
+        column = table.column(name)
+        kind = column.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_decimal(kind)):
+            what = "text" if pa.types.is_string(kind) or pa.types.is_large_string(kind) else kind
+            raise TableError(f"{p}: column {name!r} holds {what}, not numbers")
+        _check_cells(p, name, column)
+        X[:, k] = column.to_numpy().astype(np.float64)
+        if not np.isfinite(X[:, k]).all():
+            row = int(np.flatnonzero(~np.isfinite(X[:, k]))[0])
+            value = X[row, k]
+            raise TableError(f"{p}, row {row + 1}: column {name!r} holds {value}, not a "
+                             f"{'number' if np.isnan(value) else 'finite number'}")
+    y = None
+    if t is not None:
+        column = table.column(header[t])
+        kind = column.type
+        _check_cells(p, header[t], column)
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            y = column.to_numpy().astype(np.float64)
+            if not np.isfinite(y).all():
+                row = int(np.flatnonzero(~np.isfinite(y))[0])
+                raise TableError(f"{p}, row {row + 1}: column {header[t]!r} holds {y[row]}, "
+                                 f"not a finite number")
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
+                pa.types.is_dictionary(kind) or pa.types.is_boolean(kind)):
+            # text labels, as a CSV file's would read (booleans as 'True' and 'False')
+            y = np.asarray([str(v) for v in column.to_pylist()])
+            if (y == "").any():
+                raise TableError(f"{p}, row {int(np.flatnonzero(y == '')[0]) + 1}: column "
+                                 f"{header[t]!r} is empty: every row needs a target value")
+        else:
+            raise TableError(f"{p}: column {header[t]!r} holds {kind}, neither numbers "
+                             f"nor text labels")
+    return np.ascontiguousarray(X), y, names
+
+
+def _check_cells(p: Path, name: str, column: Any) -> None:
+    """An error naming the first missing (null) cell of a Parquet column, if any."""
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise TableError(f"{p}, row {row + 1}: column {name!r} is empty (null)")
 
 
 def infer_task(y: np.ndarray) -> str:
