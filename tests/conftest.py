@@ -2,7 +2,8 @@
 
 In CI (``NNCORE_REQUIRE_KERNELS=1``) a missing compiled extension fails the run
 instead of quietly testing only the NumPy fallback. A pure-Python install deselects
-the Cython cases with ``-m "not cython"``; they are never skipped.
+the Cython cases with ``-m "not cython"``; they are never skipped. A test that runs past
+``NNCORE_TEST_HANG_SECONDS`` (600) ends the run with every thread's traceback.
 
 Hypothesis profiles. "default" is loaded unless asked otherwise: derandomized (the same
 examples every run, so the README's test command gives the same result every time on a
@@ -17,7 +18,10 @@ as another name of "default". tests/fuzz sizes its tests relative to
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -46,6 +50,33 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "NNCORE_REQUIRE_KERNELS=1 but nncore.backends._kernels is not importable: "
             "the compiled extension is missing from this install"
         )
+
+
+# A test (its fixtures included) that runs longer than this is hung, not slow (the slowest
+# take seconds): the run dumps every thread's traceback and exits, a red CI in minutes
+# rather than one that eats CI's whole time limit (a cluster test waiting on a lost worker,
+# a deadlock).
+HANG_SECONDS = float(os.environ.get("NNCORE_TEST_HANG_SECONDS", "600"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=_stderr_fd(item.config))
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _stderr_fd(config: pytest.Config) -> int:
+    """The run's real stderr: pytest's faulthandler plugin keeps a copy of it (fd 2 itself
+    goes to a capture file while a test runs, lost when the process exits)."""
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+        return int(config.stash[fault_handler_stderr_fd_key])
+    except (ImportError, KeyError):  # another pytest, or run with -p no:faulthandler
+        return sys.__stderr__.fileno()
 
 
 @pytest.fixture(params=BACKENDS)
