@@ -34,7 +34,7 @@ needs_sklearn_loss = pytest.mark.skipif(not HAS_LOSS, reason="scikit-learn < 1.7
                                         "MLPRegressor(loss=...)")
 #: Our parameters scikit-learn lacks (documented as nncore's additions), and scikit-learn's
 #: we lack ("lbfgs" only).
-ADDITIONS, MISSING = {"dtype", "backend", "n_threads"}, {"max_fun"}
+ADDITIONS, MISSING = {"dtype", "backend", "n_threads"}, set()
 
 
 def _counts(n: int = 600, seed: int = 0, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +51,7 @@ def _counts(n: int = 600, seed: int = 0, k: int = 1) -> tuple[np.ndarray, np.nda
                                          (MLPClassifier, sknn.MLPClassifier)])
 def test_signature_is_sklearns(ours, theirs):
     """Shared parameters: same names, order, kinds (positional or keyword-only) and
-    defaults; the differences are nncore's documented additions and "lbfgs"'s max_fun."""
+    defaults; the differences are nncore's documented additions."""
     mine = inspect.signature(ours).parameters
     ref = inspect.signature(theirs).parameters
     additions = ADDITIONS | ({"class_weight"} if ours is MLPClassifier else set())

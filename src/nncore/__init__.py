@@ -23,13 +23,14 @@ from nncore.io import load
 from nncore.layers import Dense
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, PoissonDeviance, SoftmaxCrossEntropy
 from nncore.model import Sequential
-from nncore.optimizers import SGD, Adam, AdamW, Optimizer
+from nncore.optimizers import LBFGS, SGD, Adam, AdamW, Optimizer
 from nncore.plateau import NoImprovementStopping, SklearnSchedule
 from nncore.progress import ProgressBar
 from nncore.training import DivergenceError, History
 
 __all__ = [
     "HAS_KERNELS",
+    "LBFGS",
     "MSE",
     "SGD",
     "Adam",

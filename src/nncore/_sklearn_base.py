@@ -5,7 +5,7 @@
 weights are drawn as scikit-learn draws them, and trains it with ONE ``model.fit(epochs=
 max_iter)`` call. What scikit-learn does between two iterations runs in three
 callbacks of that call, made afresh for each ``fit``/``partial_fit`` from the estimator's
-state and read back into it afterwards: ``_EpochRecord`` (the loss curve on
+state and read back into it afterwards: ``EpochRecord`` (the loss curve on
 scikit-learn's scale, the validation score), ``nncore.plateau.NoImprovementStopping``
 (the ``tol``/``n_iter_no_change`` test, the best weights of early stopping) and, for
 "sgd", ``nncore.plateau.SklearnSchedule`` (the ``invscaling``/``adaptive`` rates).
@@ -21,7 +21,6 @@ Notes for Adam). ``loss_curve_`` is reported on scikit-learn's scale.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from itertools import pairwise
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -34,8 +33,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
+from nncore._sklearn_fit import NON_FINITE, EpochRecord, fit_lbfgs
 from nncore._weights import combined_weights, varying
-from nncore.callbacks import Callback
 from nncore.layers import Dense
 from nncore.losses import Loss
 from nncore.model import Sequential
@@ -67,63 +66,13 @@ def validate_data(estimator: BaseEstimator, X: Any, y: Any = "no_validation",
     return estimator._validate_data(X, y, **kwargs)  # pragma: no cover
 
 
-class _EpochRecord(Callback):
-    """What scikit-learn records after an epoch: the loss on its scale, the validation score.
-
-    Both go into the logs (``"sklearn_loss"``, ``"validation_score"``) for
-    ``NoImprovementStopping``, and into ``losses``/``scores`` for the estimator.
-    """
-
-    def __init__(self, alpha: float, loss_scale: float, n_train: float, n_batches: int,
-                 verbose: Any, val: tuple[Any, ...] | None,
-                 score: Callable[..., float]) -> None:
-        self.alpha, self.loss_scale, self.verbose = alpha, loss_scale, verbose
-        self.n_train, self.n_batches, self.val, self.score = n_train, n_batches, val, score
-        self.losses: list[float] = []
-        self.scores: list[float] = []
-        self.val_losses: list[float] = []
-
-    def _sq_norm(self) -> float:
-        w = self.model.params.w[: self.model.params.n_weights]
-        return float(np.dot(w, w))
-
-    def on_train_begin(self, model: Any) -> None:
-        self.model = model
-        self._sq = self._sq_norm()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        # sklearn adds 0.5 alpha ||W||^2 / rows to each batch's loss; the batches are
-        # weighted by rows, so an epoch adds n_batches 0.5 alpha ||W||^2 / n. ||W||^2 is
-        # taken as the mean of its values at the start and the end of the epoch.
-        sq = self._sq_norm()
-        penalty = 0.5 * self.alpha * self.n_batches * 0.5 * (self._sq + sq) / self.n_train
-        self._sq = sq
-        loss = float(logs["loss"]) * self.loss_scale + penalty
-        self.losses.append(loss)
-        logs["sklearn_loss"] = loss
-        if self.verbose:
-            print(f"Iteration {len(self.losses)}, loss = {loss:.8f}")
-        if self.val is not None:
-            X_val, t_val, w_val = self.val
-            out = self.model.predict_outputs(X_val)  # one pass for the loss and the score
-            # the same loss as loss_curve_, without the L2 term
-            self.val_losses.append(self.loss_scale * self.model.loss(
-                self.model.ops, out, t_val, np.empty_like(out), w_val))
-            score = self.score(self.model, out, t_val, w_val)
-            self.scores.append(score)
-            logs["validation_score"] = score
-            if self.verbose:
-                print(f"Validation score: {score:f}")
-        return None
-
-
 class _BaseMLP(BaseEstimator):
     """Shared by ``MLPClassifier`` and ``MLPRegressor``; see their docstrings."""
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"sgd", "adam", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -145,6 +94,7 @@ class _BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
                              Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), None],
         "backend": [StrOptions({"auto", "cython", "numpy"}), None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
@@ -159,7 +109,7 @@ class _BaseMLP(BaseEstimator):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
-                 dtype: str | None = None, backend: str | None = None,
+                 max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
                  n_threads: int | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -183,6 +133,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
         self.n_threads = n_threads
@@ -302,6 +253,8 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = out_activation
         self.model_.n_threads = self.n_threads  # as set now (set_params between fits)
         self._grad_scale, self._loss_scale = _SCALES[loss.name](n_outputs)
+        if self.solver == "lbfgs":  # full batch, no early stopping (as in scikit-learn)
+            return fit_lbfgs(self, X, targets, loss, weights)
         if self.early_stopping:
             X, targets, weights, val = self._split(X, targets, weights, rs)
             if self.validation_scores_ is None:  # warm start after a fit without it
@@ -326,7 +279,7 @@ class _BaseMLP(BaseEstimator):
         # the L2 term on nncore's scale: scikit-learn divides it by each batch's weight sum
         w_mean = 1.0 if weights is None else float(weights.mean())
         opt.weight_decay = self.alpha / (batch * w_mean) * self._grad_scale
-        record = _EpochRecord(self.alpha, self._loss_scale, n * w_mean, -(-n // batch),
+        record = EpochRecord(self.alpha, self._loss_scale, n * w_mean, -(-n // batch),
                               self.verbose, val, self._validation_score)
         # scikit-learn's learning_rate applies to "sgd" only; the schedule keeps the rate on
         # scikit-learn's scale and puts it on the optimizer divided by c.
@@ -355,8 +308,7 @@ class _BaseMLP(BaseEstimator):
             interrupted = True
             warnings.warn("Training interrupted by user.", stacklevel=3)
         except DivergenceError as exc:  # scikit-learn's own wording for this failure
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.") from exc
+            raise ValueError(NON_FINITE) from exc
         finally:  # the completed epochs count, also after an interrupt or a divergence
             self._read_back(n, record, stop, schedule)
         if (not (interrupted or incremental or stop.stopped_epoch is not None)
@@ -369,9 +321,15 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:  # stop's on_train_end did it too, unless interrupted
             params.w[...] = self._best_weights
         if not np.isfinite(params.w).all():
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.")
+            raise ValueError(NON_FINITE)
         return self
+
+    def _stochastic(self) -> bool:
+        """``partial_fit`` exists for the stochastic solvers only (``available_if``)."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
     def _new_optimizer(self) -> Optimizer:
         self._learning_rate = float(self.learning_rate_init)
@@ -381,7 +339,7 @@ class _BaseMLP(BaseEstimator):
         return Adam(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
                     eps=self.epsilon * self._grad_scale)
 
-    def _read_back(self, n: int, record: _EpochRecord, stop: NoImprovementStopping,
+    def _read_back(self, n: int, record: EpochRecord, stop: NoImprovementStopping,
                    schedule: SklearnSchedule | None) -> None:
         """Set the fitted attributes from the callbacks of the ``fit`` that just ran."""
         self.n_iter_ = len(record.losses)

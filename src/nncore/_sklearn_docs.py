@@ -13,11 +13,14 @@ _PARAMETERS = """
         Width of each hidden layer (``()``: no hidden layer).
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the hidden layers ("logistic" is nncore's "sigmoid").
-    solver : {"sgd", "adam"}, default="adam"
-        The optimizer (scikit-learn's "lbfgs" is not offered).
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+        The optimizer. "lbfgs" is SciPy's L-BFGS-B on the full batch (``nncore.LBFGS``),
+        a loss-and-gradient evaluation per native call: for small data sets, where it
+        converges faster and better; it has no learning rate, batches nor early stopping.
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights (not the biases), divided by the batch
-        size as in scikit-learn: nncore's ``weight_decay = alpha / batch_size``.
+        size as in scikit-learn: nncore's ``weight_decay = alpha / batch_size`` (for
+        "lbfgs", the sample count).
     batch_size : int or "auto", default="auto"
         Rows per step; "auto" is ``min(200, n_samples)``. Clipped to the sample count.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
@@ -30,7 +33,7 @@ _PARAMETERS = """
     power_t : float, default=0.5
         Exponent of "invscaling".
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs ("lbfgs": of iterations).
     shuffle : bool, default=True
         Reshuffle the samples every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -38,7 +41,8 @@ _PARAMETERS = """
         biases, in scikit-learn's order), the early-stopping split and the shuffling seed.
     tol : float, default=1e-4
         Training stops when the loss (or, with early stopping, the validation score) has
-        not improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs.
+        not improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs;
+        "lbfgs" stops once no gradient component exceeds ``tol`` (SciPy's ``gtol``).
     verbose : bool, default=False
         Print the loss after each epoch (as scikit-learn does).
     warm_start : bool, default=False
@@ -61,6 +65,9 @@ _PARAMETERS = """
     n_iter_no_change : int, default=10
         Epochs without improvement tolerated before stopping (or, "adaptive", before
         dividing the learning rate).
+    max_fun : int, default=15000
+        "lbfgs" only: the most loss-and-gradient evaluations (its line searches take one
+        or more per iteration).
     dtype : {"float32", "float64"} or None, default=None
         nncore's addition: floating type of the weights and of the computation. None does
         what scikit-learn does: float32 data stays float32, anything else is trained in
@@ -97,10 +104,11 @@ _ATTRIBUTES = """
     Attributes
     ----------{extra}
     loss_ : float
-        Loss of the last epoch, on scikit-learn's scale (see Notes).
+        Loss of the last epoch, on scikit-learn's scale (see Notes); "lbfgs": the
+        objective at the final weights, L2 term included.
     loss_curve_ : list of float
         Loss of each epoch (all ``fit`` calls with ``warm_start``, all ``partial_fit``
-        calls).
+        calls). Not set by "lbfgs", nor the four attributes below.
     best_loss_ : float or None
         Smallest value of ``loss_curve_``; None with early stopping.
     validation_scores_ : list of float or None
@@ -117,7 +125,7 @@ _ATTRIBUTES = """
     intercepts_ : list of ndarray
         ``intercepts_[i]``, shape (n_out,), the biases of layer ``i``: views likewise.
     n_iter_ : int
-        Epochs run by the last ``fit`` (1 after ``partial_fit``).
+        Epochs run by the last ``fit`` (1 after ``partial_fit``; "lbfgs": iterations).
     t_ : int
         Training samples seen by the solver (drives "invscaling").
     n_features_in_ : int
@@ -178,7 +186,10 @@ _NOTES = """
     - sparse ``X`` (any scipy.sparse format; CSR is used) trains without densifying:
       the rows of each batch, or the first layer as a sparse product
       (``nncore.backends.sparse``);
-    - the "lbfgs" solver (and its ``max_fun``) is not supported.
+    - "lbfgs" is stopped by SciPy's tests (``max_iter``, ``max_fun``, ``tol`` as its
+      ``gtol``), as in scikit-learn; the iterations' path differs in rounding only
+      (float32 models evaluate in float32; SciPy iterates in float64), and
+      ``partial_fit`` does not exist for it (``hasattr`` is False).
 """
 
 

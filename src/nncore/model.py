@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _model_data
+from nncore import _model_data, _model_state
 from nncore._model_convert import save_model
 from nncore._model_data import features, score
 from nncore._preprocess import Preprocessing, scaled_targets
@@ -27,13 +27,12 @@ from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
 from nncore.data import Features, float_dtype, resolve_batch_size, same_length
 from nncore.layers import Dense, as_layers
+from nncore.lbfgs import LBFGS, fit_lbfgs
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
 from nncore.optimizers import SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
-from nncore.training import History, check_metrics, run_epochs
+from nncore.training import GRADIENT_ROWS, History, check_metrics, run_epochs
 
-#: Rows per run of ``Sequential.gradients`` (the workspace it allocates).
-GRADIENT_ROWS = 8192
 #: Activations whose layers get He initialisation (Glorot for the others).
 _HE_FAMILY = ("relu", "leaky_relu")
 
@@ -178,7 +177,7 @@ class Sequential:
         return chosen
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X: Any, y: Any, epochs: int = 10, batch_size: int | str = 32,
+    def fit(self, X: Any, y: Any, epochs: int | None = None, batch_size: int | str | None = None,
             optimizer: Optimizer | str | None = None, loss: Loss | str | None = None,
             seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto",
             callbacks: Iterable[Any] | Any = None, validation_data: Any = None,
@@ -193,13 +192,16 @@ class Sequential:
             the model is built from its width on first use.
         y : array-like
             Targets in the loss's format (integer labels, 0/1 labels, or values).
-        epochs : int
-            Passes over the data, >= 1.
-        batch_size : int or "full"
-            ``"full"``: full-batch gradient descent; ``1``: stochastic; ``n``: mini-batch.
+        epochs : int, optional
+            Passes over the data, >= 1 (default 10); with ``LBFGS``, its iterations
+            (default: its ``max_iter``).
+        batch_size : int or "full", optional
+            ``"full"``: full-batch gradient descent; ``1``: stochastic; ``n``: mini-batch
+            (default 32; ``LBFGS``: the full batch, the only size it takes).
         optimizer : Optimizer or str, optional
             Default: the optimizer of the previous ``fit``, else ``SGD(lr=0.01)``. Its state
             (momentum, moments) carries over between ``fit`` calls on the same model.
+            ``LBFGS``: quasi-Newton through SciPy, an iteration per epoch (nncore.lbfgs).
         loss : Loss or str, optional
             Default: the model's loss. Classification losses take logits, so the last
             layer must have ``activation="identity"``.
@@ -256,7 +258,13 @@ class Sequential:
         chosen = self._loss(loss)
         opt = get_optimizer(optimizer if optimizer is not None
                             else self.optimizer or SGD(lr=0.01))
-        epochs = _checks.count("", "epochs", epochs, 1)
+        if isinstance(opt, LBFGS):
+            return fit_lbfgs(self, opt, chosen, X, y, epochs=epochs, batch_size=batch_size,
+                             verbose=verbose, callbacks=callbacks,
+                             validation_data=validation_data, validation_split=validation_split,
+                             metrics=metrics, sample_weight=sample_weight,
+                             class_weight=class_weight)
+        epochs = _checks.count("", "epochs", 10 if epochs is None else epochs, 1)
         hooks = as_callbacks(callbacks, epochs=epochs, validation=validation_data is not None
                              or validation_split != 0)
         wanted = check_metrics(metrics, chosen)
@@ -266,7 +274,8 @@ class Sequential:
                 self, X, y, chosen, sample_weight, class_weight, validation_data,
                 validation_split)
             self.loss, self.optimizer = chosen, opt
-            plan = self._train_plan(resolve_batch_size(batch_size, len(Xc)), chosen)
+            rows = resolve_batch_size(32 if batch_size is None else batch_size, len(Xc))
+            plan = self._train_plan(rows, chosen)
             if level:
                 hooks.append(ProgressBar(epochs, len(Xc),
                                          redraw=None if level == 1 else False))
@@ -281,7 +290,11 @@ class Sequential:
                     sample_weight: Any = None, class_weight: Any = None, shuffle: bool = True,
                     seed: int | None = None) -> History:
         """One pass over the rows given, optimizer state continuing (``fit(epochs=1,
-        verbose=0)``): for data in parts (file blocks, streams, dask-ml's Incremental)."""
+        verbose=0)``): for data in parts (file blocks, streams, dask-ml's Incremental).
+        Step-wise optimizers only (``LBFGS`` raises ``TypeError``)."""
+        if isinstance(get_optimizer(optimizer) if optimizer else self.optimizer, LBFGS):
+            raise TypeError("partial_fit takes step-wise optimizers (SGD, Adam, AdamW), not "
+                            "LBFGS: it trains on the full batch in fit")
         return self.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer, loss=loss,
                         seed=seed, shuffle=shuffle, verbose=0, sample_weight=sample_weight,
                         class_weight=class_weight)
@@ -408,39 +421,10 @@ class Sequential:
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        # Views, plans, the backend object and the lock are rebuilt on unpickling, so
-        # the restored model trains the very parameters it predicts with. The optimizer's
-        # state and the shuffling generator travel too: training continues exactly.
-        return {
-            "layers": [layer.get_config() for layer in self.layers],
-            "dtype": self.dtype.name, "backend": self.ops.name, "seed": self.seed,
-            "loss": self.loss, "optimizer": self.optimizer, "n_threads": self.n_threads,
-            "rng": self._rng.bit_generator.state,
-            "n_features": self.n_features, "preprocessing": self.preprocessing,
-            "feature_names_in_": self.feature_names_in_,
-            "weights": None if self.params is None else self.params.w.copy(),
-            "optimizer_state": (None if self.optimizer is None or self.params is None
-                                else self.optimizer.get_state(self.params)),
-        }
+        return _model_state.get_state(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            [Dense(**cfg) for cfg in state["layers"]], dtype=state["dtype"],
-            backend=state["backend"], seed=state["seed"], loss=state["loss"],
-            n_threads=state["n_threads"])
-        self.optimizer, self.preprocessing = state["optimizer"], state.get("preprocessing")
-        self.feature_names_in_ = state.get("feature_names_in_")
-        if state["weights"] is not None:
-            self.build(state["n_features"])
-            assert self.params is not None
-            self.params.w[...] = state["weights"]
-            opt_state = state.get("optimizer_state")  # absent in pickles of nncore <= 0.1.0
-            # An optimizer already bound elsewhere (a shallow copy shares it) keeps its own.
-            if opt_state is not None and self.optimizer is not None and (
-                    self.optimizer._store is None):
-                self.optimizer.set_state(self.params, opt_state)
-        # After build, which draws the initial weights from the generator.
-        self._rng.bit_generator.state = state["rng"]
+        _model_state.set_state(self, state)
 
     def save(self, path: Any, *, classes: Any = None, metadata: Any = None,
              include_optimizer: bool = False) -> Any:

@@ -259,8 +259,81 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
 
+_PER_STEP = ("LBFGS is a full-batch optimizer run by Sequential.fit (through SciPy): it has "
+             "no per-step update; use SGD, Adam or AdamW for step-wise training")
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS on the full batch (SciPy's ``minimize(method="L-BFGS-B")``).
+
+    The objective is the mean loss over the training rows (weighted by ``sample_weight``
+    when given) plus ``weight_decay / 2 * ||W||^2`` over the weights (not the biases).
+    Each iteration is reported to ``fit``'s callbacks as one epoch (``History``, progress,
+    ``EarlyStopping``); learning-rate schedules do not apply (there is no learning rate:
+    a line search picks each step).
+
+    Parameters
+    ----------
+    max_iter : int
+        Iterations at most, >= 1 (``fit(epochs=...)``, when given, replaces it).
+    max_fun : int
+        Loss-and-gradient evaluations at most, >= 1 (each iteration's line search takes
+        one or more). As scikit-learn's ``max_fun``.
+    tol : float
+        Stop once the largest component of the gradient is at most ``tol`` (SciPy's
+        ``gtol``, as scikit-learn's ``tol`` for this solver), >= 0. SciPy also stops when
+        an iteration lowers the objective by less than its relative ``ftol`` (2.2e-9).
+    history : int
+        Correction pairs kept to approximate the curvature (SciPy's ``maxcor``), >= 1.
+    weight_decay : float
+        L2 coefficient on the weights, >= 0.
+
+    Examples
+    --------
+    >>> import nncore
+    >>> X, y = nncore.make_moons(300, seed=0)
+    >>> model = nncore.Sequential([nncore.Dense(16, "tanh"), nncore.Dense(2)],
+    ...                           loss="softmax_cross_entropy", seed=0)
+    >>> history = model.fit(X, y, optimizer=nncore.LBFGS(max_iter=50), verbose=0)
+    >>> model.optimizer.last_result["n_iter"] <= 50
+    True
+    """
+
+    name = "lbfgs"
+
+    def __init__(self, max_iter: int = 200, max_fun: int = 15000, tol: float = 1e-4,
+                 history: int = 10, weight_decay: float = 0.0) -> None:
+        # no learning rate: Optimizer.__init__ (which takes one) is not called
+        self._store: ParamStore | None = None
+        self.max_iter = _checks.count("", "max_iter", max_iter, 1)
+        self.max_fun = _checks.count("", "max_fun", max_fun, 1)
+        self.tol = _nonnegative("tol", tol)
+        self.history = _checks.count("", "history", history, 1)
+        self.weight_decay = _nonnegative("weight_decay", weight_decay)
+        self._result: dict[str, Any] | None = None
+
+    @property
+    def last_result(self) -> dict[str, Any] | None:
+        """How the last ``fit`` with this optimizer ended, or None before one.
+
+        ``{"n_iter", "n_fun", "converged", "message", "objective"}``: iterations and
+        evaluations used, whether SciPy reported convergence (False when stopped by
+        ``max_iter``/``max_fun`` or a callback), its message, and the objective (mean
+        loss plus the L2 term) at the final weights.
+        """
+        return self._result
+
+    def step(self, ops: Ops, store: ParamStore) -> None:
+        raise TypeError(_PER_STEP)
+
+    def plan_state(self, store: ParamStore) -> tuple[str, dict[str, float], np.ndarray | None,
+                                                     np.ndarray | None, int]:
+        raise TypeError(_PER_STEP)
+
+
 #: The built-in optimizers by name (each constructible with no arguments).
-OPTIMIZERS: dict[str, type[SGD | Adam]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
+OPTIMIZERS: dict[str, type[SGD | Adam | LBFGS]] = {
+    cls.name: cls for cls in (SGD, Adam, AdamW, LBFGS)}
 
 
 def get_optimizer(optimizer: Optimizer | str) -> Optimizer:

@@ -1,7 +1,7 @@
 """scikit-learn estimators backed by nncore: ``MLPClassifier`` and ``MLPRegressor``.
 
 Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` (the
-stochastic solvers "sgd" and "adam"), with scikit-learn's signatures (the regressor's
+solvers "lbfgs", "sgd" and "adam"), with scikit-learn's signatures (the regressor's
 ``loss``, "squared_error" or "poisson", first; keyword-only where scikit-learn's are),
 parameter names, defaults, fitted attributes and training semantics, running on nncore's
 kernels. Importing ``nncore``
@@ -20,6 +20,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from nncore._sklearn_base import _BaseMLP
@@ -71,7 +72,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
-                 dtype: str | None = None, backend: str | None = None,
+                 max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
                  n_threads: int | None = None, class_weight: Any = None) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha,
@@ -81,7 +82,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            dtype=dtype, backend=backend, n_threads=n_threads)
+            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads)
         self.class_weight = class_weight
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
@@ -105,6 +106,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
+    @available_if(_BaseMLP._stochastic)
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
                     sample_weight: Any = None) -> MLPClassifier:
         """Run one epoch over ``(X, y)``, keeping the weights and the optimizer's state.
@@ -290,7 +292,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
-                 dtype: str | None = None, backend: str | None = None,
+                 max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
                  n_threads: int | None = None) -> None:
         # scikit-learn's order: loss first, then the two other positional parameters
         super().__init__(
@@ -301,7 +303,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            dtype=dtype, backend=backend, n_threads=n_threads)
+            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads)
         self.loss = loss
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
@@ -325,6 +327,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
+    @available_if(_BaseMLP._stochastic)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Run one epoch over ``(X, y)``, keeping the weights and the optimizer's state.
 

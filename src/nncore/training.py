@@ -30,6 +30,9 @@ ScoreFn = Callable[[Features, np.ndarray, bool, "np.ndarray | None"], dict[str, 
 Validation = tuple[Features, np.ndarray, "np.ndarray | None"]
 
 METRICS = ("accuracy",)
+#: Rows per run of the full-batch gradient (``Sequential.gradients``, ``LBFGS``): the
+#: workspace it allocates.
+GRADIENT_ROWS = 8192
 
 
 class DivergenceError(FloatingPointError):

@@ -24,7 +24,7 @@ from nncore.callbacks import as_callbacks
 from nncore.dask._replica import PinBlasThreads, Replica
 from nncore.dask._shards import Shards, make_shards
 from nncore.data import resolve_batch_size
-from nncore.optimizers import SGD, Optimizer, get_optimizer
+from nncore.optimizers import LBFGS, SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
 from nncore.training import History, check_metrics, divergence, end_epoch
 
@@ -229,10 +229,13 @@ def fit(model: Any, X: Any, y: Any, *, epochs: int = 10, batch_size: int = 32,
     """
     from distributed import default_client
 
-    client = client or default_client()
-    chosen = model._loss(loss)
     opt = get_optimizer(optimizer if optimizer is not None
                         else model.optimizer or SGD(lr=0.01))
+    if isinstance(opt, LBFGS):
+        raise TypeError("nncore.dask.fit averages step-wise optimizers (SGD, Adam, AdamW); "
+                        "LBFGS trains on the full batch in one process (Sequential.fit)")
+    client = client or default_client()
+    chosen = model._loss(loss)
     epochs = _checks.count("", "epochs", epochs, 1)
     timeout = _checks.number("", "timeout", timeout, low=0.0)
     if timeout == 0:
