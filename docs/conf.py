@@ -26,7 +26,7 @@ import nncore
 
 project = "nncore"
 author = "nncore developers"
-copyright = "nncore developers"  # noqa: A001 (Sphinx's name)
+copyright = "nncore developers"
 release = nncore.__version__
 version = ".".join(release.split(".")[:2])
 
