@@ -66,10 +66,16 @@ html_static_path: list[str] = []
 
 
 def _skip_foreign_members(app, what, name, obj, skip, options):
-    """Leave out class members defined outside nncore (scikit-learn's ``set_*_request``
-    and the like): their documentation is their library's, and cites its glossary."""
-    module = getattr(obj, "__module__", None)
-    if what == "class" and isinstance(module, str) and module.split(".")[0] != "nncore":
+    """Leave out class members defined outside nncore (``object``'s, ``Exception``'s,
+    scikit-learn's ``get_params`` or ``set_*_request``): their documentation is their
+    library's. Members nncore's classes inherit from nncore's own (private) bases stay:
+    ``Ops.softmax_xent`` comes from ``nncore.backends._loss_methods``."""
+    if what != "class":
+        return None
+    target = getattr(obj, "fget", None) or obj  # a property: its getter's module
+    module = getattr(target, "__module__", None) or getattr(
+        getattr(target, "__objclass__", None), "__module__", None)
+    if isinstance(module, str) and module.split(".")[0] != "nncore":
         return True
     return None
 
