@@ -130,7 +130,7 @@ _ATTRIBUTES = """
         Training samples seen by the solver (drives "invscaling").
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape ``(n_features_in_,)``
         Feature names, when ``X`` had string column names.
     n_layers_ : int
         Number of layers, input and output included.

@@ -130,7 +130,7 @@ class MSE(Loss):
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Softmax cross-entropy on logits, for integer class labels ``0 .. C-1``.
+    """Softmax cross-entropy on logits, for integer class labels ``0`` to ``C - 1``.
 
     The model's last layer has C >= 2 units and no activation; ``predict_proba`` applies
     the softmax.

@@ -26,6 +26,8 @@ try:
     # Not "from nncore import _kernels": when missing, that reports a "circular import".
     _kernels = importlib.import_module("nncore.backends._kernels")
 
+    #: True when the compiled kernels imported (``get_ops("auto")`` then picks them),
+    #: False on the NumPy backend alone.
     HAS_KERNELS = True
     _IMPORT_ERROR = ""
 except ImportError as exc:  # pure-Python install, or a build that failed

@@ -4,16 +4,16 @@ This is the readable NumPy definition that ``NumpyOps`` uses; the Cython kernels
 implement the same formulas. Every backward here needs only the layer output ``y``
 (never the pre-activation), so a layer keeps one buffer per activation:
 
-=============  ===========================  ===================================
-name           forward y = f(z)             dz from dy and y
-=============  ===========================  ===================================
-identity       z                            dy
-relu           max(z, 0)                    dy * (y > 0)
-leaky_relu     z if z > 0 else a*z (a >= 0) dy * (1 if y > 0 else a)
-sigmoid        1 / (1 + exp(-z)), stable    dy * y * (1 - y)
-tanh           tanh(z)                      dy * (1 - y^2)
-softmax        exp(z - max) / sum, per row  y * (dy - sum(dy * y, per row))
-=============  ===========================  ===================================
+=============  ============================  ===================================
+name           forward y = f(z)              dz from dy and y
+=============  ============================  ===================================
+identity       z                             dy
+relu           max(z, 0)                     dy * (y > 0)
+leaky_relu     z if z > 0 else a*z (a >= 0)  dy * (1 if y > 0 else a)
+sigmoid        1 / (1 + exp(-z)), stable     dy * y * (1 - y)
+tanh           tanh(z)                       dy * (1 - y^2)
+softmax        exp(z - max) / sum, per row   y * (dy - sum(dy * y, per row))
+=============  ============================  ===================================
 """
 
 from __future__ import annotations
