@@ -47,7 +47,7 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 _VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h",
                   "_vmath_body64.h", "_gemv_body.h", "_update_body.h", "_blas_threads.h")
 # The parts of _kernels.pyx it includes (cores, plans, one-row serving).
-_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi")
+_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi", "_dropout.pxi")
 
 
 def _flag(name: str) -> bool:
