@@ -21,6 +21,8 @@ training steps (``Sequential.dropout_step``, ``TrainPlan.counters[2]``).
 
 from __future__ import annotations
 
+import secrets
+
 import numpy as np
 
 MASK64 = (1 << 64) - 1
@@ -60,3 +62,11 @@ def keep_mask(base: int, row0: int, rows: int, width: int, thr: int) -> np.ndarr
     z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
     z ^= z >> np.uint64(31)
     return (z >= np.uint64(thr)).reshape(rows, width)
+
+
+def key_of(seed: object) -> int:
+    """The dropout key of a model seeded with ``seed``: the seed itself (modulo 2**64)
+    when it is an integer, else a random key (a model with ``seed=None`` is random)."""
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        return int(seed) & MASK64
+    return secrets.randbits(64)
