@@ -10,6 +10,7 @@ backpropagation, not one per layer class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -150,3 +151,16 @@ def as_layers(layers: Any) -> list[Dense]:
                                  "softmax layer, which takes no dropout")
             prev.dropout = layer.rate  # the Dense layers belong to this model from here
     return dense
+
+
+def mlp_layers(hidden: Sequence[int], activation: str, n_outputs: int,
+               dropout: Any = 0.0) -> list[Dense]:
+    """Hidden ``Dense`` layers of ``activation``, then an identity output layer of
+    ``n_outputs``; ``dropout`` is one rate for every hidden layer, or one per hidden
+    layer (the estimators' ``dropout``)."""
+    rates = list(dropout) if np.iterable(dropout) else [dropout] * len(hidden)
+    if len(rates) != len(hidden):
+        raise ValueError(f"dropout must be a float or one rate per hidden layer "
+                         f"({len(hidden)}), got {len(rates)} rates")
+    return [*(Dense(h, activation, dropout=r) for h, r in zip(hidden, rates, strict=True)),
+            Dense(n_outputs)]
