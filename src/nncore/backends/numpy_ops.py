@@ -267,8 +267,9 @@ class NumpyOps(Ops):
             self._gemm(prev, W, A[:rows], False, False, _scale(plan, i), 0.0)
             self._bias_act_forward(A[:rows], b, int(net.acts[i]), A[:rows],
                                    float(net.slopes[i]))
-            if keeps[i] is not None:  # a select: a dropped inf or NaN becomes 0
-                np.copyto(A[:rows], 0, where=~keeps[i])
+            keep = keeps[i]
+            if keep is not None:  # a select: a dropped inf or NaN becomes 0
+                np.copyto(A[:rows], 0, where=~keep)
             prev = A[:rows]
         # loss, with its gradient into the last D
         dout = plan.D[-1][:rows]
@@ -294,8 +295,9 @@ class NumpyOps(Ops):
             # the bias gradient: none when fused (b is updated from D below), into a
             # temporary when accumulating, else straight into db
             db_rows = None if fused_sgd else np.empty_like(db) if accumulate else db
-            if keeps[i] is not None and activations.NAMES[net.acts[i]] not in MASKED_BY_OUTPUT:
-                np.copyto(D, 0, where=~keeps[i])
+            keep = keeps[i]
+            if keep is not None and activations.NAMES[net.acts[i]] not in MASKED_BY_OUTPUT:
+                np.copyto(D, 0, where=~keep)
             self._act_backward(D, A, int(net.acts[i]), D, db_rows, slope)
             s_in = _scale(plan, i)  # the dropout scale of the layer below (1: none)
             if i > 0:  # dX = dZ W^T, with W before its update
