@@ -14,6 +14,8 @@
 #   layout: ``mlp_forward`` (all layers of a prediction), ``train_epoch`` (a whole epoch
 #   of mini-batch steps in one nogil call) and ``loss_gradient``, which share one
 #   backpropagation (``_batch_gradient``: gather, forward, loss, backward).
+# * _dropout.pxi (included before _plans.pxi): the dropout mask of the training kernels,
+#   a counter-based hash (nncore/backends/dropout.py), its loop in _dropout_body.h.
 #
 # Every function is generic over ``cython.floating`` (float32 and float64), takes inputs
 # as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers (only
