@@ -309,6 +309,8 @@ def test_repr_summary_config():
     assert "dropout_0" in lines[0] and "rate 0.3" in lines[0]
     assert repr(nncore.Dropout(0.25)) == "Dropout(0.25)"
     assert [la.dropout for la in model.clone().layers] == [0.3, 0.2, 0.0]
+    layers = [nncore.Dense(8, "relu"), nncore.Dropout(0.4), nncore.Dense(2)]
+    assert repr(nncore.Sequential(layers)) == repr(nncore.Sequential(layers))  # list reused
 
 
 # ---------------------------------------------------------------- bad input
@@ -327,6 +329,8 @@ def test_repr_summary_config():
      r"layers\[0\] Dropout\(0.5\) must follow a Dense"),
     (lambda: nncore.Sequential([nncore.Dense(4), nncore.Dropout(0.1), nncore.Dropout(0.2),
                                 nncore.Dense(2)]), ValueError, r"layers\[2\]"),
+    (lambda: nncore.Sequential([nncore.Dense(4, dropout=0.1), nncore.Dropout(0.2),
+                                nncore.Dense(2)]), ValueError, r"layers\[1\]"),
     (lambda: nncore.Sequential([nncore.Dense(4, "softmax"), nncore.Dropout(0.2),
                                 nncore.Dense(2)]), ValueError, "softmax"),
     (lambda: TrainPlan(NetPlan([2, 1], ["identity"], [0.0], np.zeros(3), np.zeros(3)), 4,

@@ -128,7 +128,9 @@ def as_layers(layers: Any) -> list[Dense]:
     dense: list[Dense] = []
     for i, layer in enumerate(out):
         if isinstance(layer, Dropout):
-            if not dense or isinstance(out[i - 1], Dropout) or dense[-1].dropout:
+            # (a Dense of the same rate: this list made a model before, and set it)
+            if not dense or isinstance(out[i - 1], Dropout) or dense[-1].dropout not in (
+                    0, layer.rate):
                 raise ValueError(f"argument 'layers': layers[{i}] {layer!r} must follow a "
                                  "Dense layer without dropout (it drops that layer's outputs)")
         elif not isinstance(layer, Dense):
