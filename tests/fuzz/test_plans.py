@@ -2,10 +2,11 @@
 
 Plans with 1..3 layers of width 1..12 on 0..64 rows (up to six steps of 1..64 rows for
 ``train_epoch``), SGD or Adam, every loss, dropout on some hidden layers (both
-backends must drop the same elements: a zero stays a zero). The tolerance is the error bound ``BoundOps``
-(bounds.py) carries through the reference's own run. ``loss_gradient`` is drawn as one
-run of rows (the gradient a training step computes); its sum over several runs is
-checked against the op-by-op oracle in tests/test_training_loop.py.
+backends must drop the same elements: a zero stays a zero). The tolerance is the error
+bound ``BoundOps`` (bounds.py) carries through the reference's own run.
+``loss_gradient`` is drawn as one run of rows (the gradient a training step computes);
+its sum over several runs is checked against the op-by-op oracle in
+tests/test_training_loop.py.
 """
 
 from __future__ import annotations
