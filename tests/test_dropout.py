@@ -178,6 +178,20 @@ def test_gradient_is_the_masked_networks(backend, acts):
     assert not np.allclose(g, analytic)  # the mask mattered
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("density", [0.05, 0.5])  # the sparse product, the gather
+def test_sparse_input_drops_as_dense(backend, density):
+    sp = pytest.importorskip("scipy.sparse")
+    X = sp.random(120, 30, density=density, format="csr", random_state=1)
+    y = np.random.default_rng(1).integers(0, 3, 120)
+    dense, csr = (nncore.Sequential([nncore.Dense(24, "tanh", dropout=0.4),
+                                     nncore.Dense(16, "relu", dropout=0.3), nncore.Dense(3)],
+                                    dtype="float64", backend=backend, seed=7)
+                  for _ in range(2))
+    np.testing.assert_allclose(_fit(csr, X, y), _fit(dense, X.toarray(), y), rtol=1e-12,
+                               atol=1e-12)
+
+
 # ---------------------------------------------------------------- what never drops
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
