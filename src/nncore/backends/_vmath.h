@@ -144,8 +144,13 @@ NN_AI uint64_t nn_mix64(uint64_t z)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
+#if defined(__GNUC__) || defined(__clang__)
 typedef uint32_t __attribute__((may_alias)) nn_u32a;
 typedef uint64_t __attribute__((may_alias)) nn_u64a;
+#else
+typedef uint32_t nn_u32a;
+typedef uint64_t nn_u64a;
+#endif
 
 /* ------------------------------------------------------------ kernel instances */
 /* The bodies once per level: NN_SFX names their functions, NN_ATTR is their target
