@@ -281,6 +281,16 @@ def test_pickle_and_checkpoint_continue_exactly(backend, tmp_path):
     assert desc["format_version"] == 6 and desc["layers"][0]["dropout"] == 0.3
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_any_integer_key_saves_as_the_generator_takes_it(backend, tmp_path):
+    X, y = _data()
+    model = _mlp(backend).build(5)
+    model.dropout_seed = -5
+    loaded = nncore.load(model.save(tmp_path / "m"), backend=backend)
+    assert loaded.dropout_seed == 2**64 - 5
+    assert np.array_equal(_fit(model, X, y), _fit(loaded, X, y))
+
+
 def test_models_without_dropout_keep_their_format(tmp_path):
     X, y = _data()
     model = _mlp("numpy", rates=(0, 0))

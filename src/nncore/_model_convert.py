@@ -128,7 +128,9 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
         desc["format_version"] = fmt.DROPOUT_FORMAT_VERSION
         for entry, lay in zip(desc["layers"], model.layers, strict=True):
             entry["dropout"] = float(lay.dropout)
-        desc["dropout"] = {"seed": int(model.dropout_seed), "step": int(model.dropout_step)}
+        # the key as the generator takes it (modulo 2**64), so any int a user set saves
+        desc["dropout"] = {"seed": int(model.dropout_seed) % 2**64,
+                           "step": int(model.dropout_step)}
     try:
         arrays = {fmt.JSON_KEY: fmt.encode(desc)}
     except (TypeError, ValueError) as exc:
