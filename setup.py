@@ -45,9 +45,10 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 # The vector math headers (see the top of _vmath.h): interface and dispatch, one-element
 # math, coefficient tables, and the loops compiled once per ISA.
 _VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h",
-                  "_vmath_body64.h", "_gemv_body.h", "_update_body.h", "_blas_threads.h")
+                  "_vmath_body64.h", "_gemv_body.h", "_update_body.h", "_dropout_body.h",
+                  "_blas_threads.h")
 # The parts of _kernels.pyx it includes (cores, plans, one-row serving).
-_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi")
+_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi", "_dropout.pxi")
 
 
 def _flag(name: str) -> bool:

@@ -209,6 +209,16 @@ def test_schedules_partial_fit_and_steps_are_refused():
         nncore.LBFGS().step(model.ops, model.params)
 
 
+def test_dropout_is_refused():
+    X, y = _blobs()
+    model = nncore.Sequential([nncore.Dense(8, "tanh", dropout=0.2), nncore.Dense(3)],
+                              loss="softmax_cross_entropy")
+    with pytest.raises(ValueError, match="dropout"):
+        model.fit(X, y, optimizer=nncore.LBFGS(), verbose=0)
+    with pytest.raises(ValueError, match="dropout"):
+        MLPClassifier((8,), solver="lbfgs", dropout=0.2).fit(X, y)
+
+
 def test_dask_fit_refuses_lbfgs_before_looking_for_a_cluster():
     pytest.importorskip("distributed")
     import nncore.dask

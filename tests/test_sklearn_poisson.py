@@ -33,8 +33,8 @@ HAS_LOSS = "loss" in inspect.signature(sknn.MLPRegressor).parameters  # scikit-l
 needs_sklearn_loss = pytest.mark.skipif(not HAS_LOSS, reason="scikit-learn < 1.7 has no "
                                         "MLPRegressor(loss=...)")
 #: Our parameters scikit-learn lacks (documented as nncore's additions), and scikit-learn's
-#: we lack ("lbfgs" only).
-ADDITIONS, MISSING = {"dtype", "backend", "n_threads"}, set()
+#: we lack (none since "lbfgs" and its max_fun).
+ADDITIONS, MISSING = {"dtype", "backend", "n_threads", "dropout"}, set()
 
 
 def _counts(n: int = 600, seed: int = 0, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,8 @@ def test_signature_is_sklearns(ours, theirs):
     assert [name for name in mine if name in ref] == shared
     for name in shared:
         assert (mine[name].kind, mine[name].default) == (ref[name].kind, ref[name].default), name
-    last = ["dtype", "backend", "n_threads"] + (["class_weight"] if ours is MLPClassifier else [])
+    last = ["dtype", "backend", "n_threads", "dropout"] + (
+        ["class_weight"] if ours is MLPClassifier else [])
     assert list(mine)[-len(last):] == last  # the additions come last
     for name in additions:
         assert f"{name} : " in ours.__doc__ and "nncore's addition" in ours.__doc__
@@ -71,8 +72,8 @@ def test_loss_is_the_first_positional_parameter():
     reg = MLPRegressor("poisson", (8,), "tanh")
     assert (reg.loss, reg.hidden_layer_sizes, reg.activation) == ("poisson", (8,), "tanh")
     assert sknn.MLPRegressor("poisson", (8,), "tanh").get_params() | {
-        "dtype": None, "backend": None, "n_threads": None} == reg.get_params() | {
-            "max_fun": 15000}
+        "dtype": None, "backend": None, "n_threads": None,
+        "dropout": 0.0} == reg.get_params() | {"max_fun": 15000}
     with pytest.raises(TypeError):
         MLPRegressor("poisson", (8,), "tanh", "sgd")  # solver is keyword-only
     X, y = _counts(20)

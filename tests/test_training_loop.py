@@ -22,9 +22,11 @@ def _data(n: int = 256, d: int = 8, seed: int = 0):
     return rng.standard_normal((n, d)).astype(np.float32), rng.integers(0, 3, n)
 
 
-def _mlp(backend: str, dtype: str = "float32", seed: int = 0) -> nncore.Sequential:
-    return nncore.Sequential([nncore.Dense(16, "relu"), nncore.Dense(12, "tanh"),
-                              nncore.Dense(3)], dtype=dtype, backend=backend, seed=seed)
+def _mlp(backend: str, dtype: str = "float32", seed: int = 0,
+         dropout: float = 0.0) -> nncore.Sequential:
+    return nncore.Sequential([nncore.Dense(16, "relu", dropout=dropout),
+                              nncore.Dense(12, "tanh", dropout=dropout), nncore.Dense(3)],
+                             dtype=dtype, backend=backend, seed=seed)
 
 
 class _NumpyAllocations(Callback):
@@ -54,9 +56,11 @@ class _NumpyAllocations(Callback):
     lambda: nncore.SGD(lr=0.05), lambda: nncore.SGD(lr=0.05, momentum=0.9, nesterov=True),
     lambda: nncore.Adam(), lambda: nncore.AdamW()], ids=["sgd", "nesterov", "adam", "adamw"])
 @pytest.mark.parametrize("batch_size", [1, 32, "full"])
-def test_training_steps_after_the_first_epoch_allocate_no_numpy_data(optimizer, batch_size):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_training_steps_after_the_first_epoch_allocate_no_numpy_data(optimizer, batch_size,
+                                                                     dropout):
     X, y = _data()
-    model = _mlp("cython")
+    model = _mlp("cython", dropout=dropout)
     probe = _NumpyAllocations()
     model.fit(X, y, epochs=4, batch_size=batch_size, optimizer=optimizer(),
               loss=nncore.SoftmaxCrossEntropy(), callbacks=[probe])

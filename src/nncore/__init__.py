@@ -20,7 +20,7 @@ from nncore.callbacks import (
 from nncore.data import make_moons, train_test_split
 from nncore.gradcheck import check_gradients
 from nncore.io import load
-from nncore.layers import Dense
+from nncore.layers import Dense, Dropout
 from nncore.losses import MSE, BinaryCrossEntropy, Loss, PoissonDeviance, SoftmaxCrossEntropy
 from nncore.model import Sequential
 from nncore.optimizers import LBFGS, SGD, Adam, AdamW, Optimizer
@@ -41,6 +41,7 @@ __all__ = [
     "CythonOps",
     "Dense",
     "DivergenceError",
+    "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
     "History",

@@ -29,6 +29,8 @@ class _Model(Protocol):
     optimizer: Optimizer | None
     preprocessing: Preprocessing | None
     feature_names_in_: np.ndarray | None
+    dropout_seed: int
+    dropout_step: int
 
     @property
     def layers(self) -> Sequence[Dense]: ...
@@ -122,6 +124,13 @@ def save_model(model: _Model, path: fmt.PathArg, *, classes: Any = None,
     if names is not None:  # any of the above fields, any loss
         desc["format_version"] = fmt.FEATURE_NAMES_FORMAT_VERSION
         desc["feature_names"] = [str(name) for name in names]
+    if any(lay.dropout for lay in model.layers):  # any of the above; others as before
+        desc["format_version"] = fmt.DROPOUT_FORMAT_VERSION
+        for entry, lay in zip(desc["layers"], model.layers, strict=True):
+            entry["dropout"] = float(lay.dropout)
+        # the key as the generator takes it (modulo 2**64), so any int a user set saves
+        desc["dropout"] = {"seed": int(model.dropout_seed) % 2**64,
+                           "step": int(model.dropout_step)}
     try:
         arrays = {fmt.JSON_KEY: fmt.encode(desc)}
     except (TypeError, ValueError) as exc:
@@ -179,6 +188,8 @@ def restore(model: _Model, desc: dict[str, Any], arrays: dict[str, np.ndarray]) 
         model.classes_ = np.asarray(desc["classes"])  # type: ignore[attr-defined]
     if desc["metadata"] is not None:
         model.metadata_ = desc["metadata"]  # type: ignore[attr-defined]
+    if "dropout" in desc:  # validated by fmt.read; the rates came with the layers
+        model.dropout_seed, model.dropout_step = desc["dropout"]["seed"], desc["dropout"]["step"]
     if "feature_names" in desc:  # validated by fmt.read: n_features distinct strings
         model.feature_names_in_ = np.asarray(desc["feature_names"], dtype=object)
     if "preprocessing" in desc:  # validated by fmt.read (fields, shapes, float64, values)

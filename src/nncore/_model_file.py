@@ -7,19 +7,17 @@ documented at the top of ``nncore.io``; keep that text in step with the code her
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import os
-import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from nncore import _preprocess
+from nncore._atomic import write_atomic
 from nncore.backends import activations
 from nncore.backends.plan import ParamLayout
 from nncore.losses import LOSSES
@@ -41,8 +39,11 @@ LOSS_FORMAT_VERSION = 4
 #: ``feature_names`` and each later group of fields where it applies, any loss. Older
 #: nncore refuses it with "upgrade". ``load`` reads versions 1 .. this one.
 FEATURE_NAMES_FORMAT_VERSION = 5
+#: Version of a model with dropout: every layer has a ``dropout`` rate, and the field
+#: ``dropout`` holds the generator's key and step; the later groups where they apply.
+DROPOUT_FORMAT_VERSION = 6
 #: The newest version this nncore reads.
-NEWEST_FORMAT_VERSION = FEATURE_NAMES_FORMAT_VERSION
+NEWEST_FORMAT_VERSION = DROPOUT_FORMAT_VERSION
 #: The losses a file needs LOSS_FORMAT_VERSION (or later) for (the others exist since 1).
 NEWER_LOSSES = frozenset({"poisson"})
 FORMAT_NAME = "nncore.Sequential"
@@ -161,40 +162,6 @@ def write(target: Path, arrays: dict[str, np.ndarray]) -> None:
     write_atomic(target, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
 
-def write_atomic(target: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Let ``fill`` write a fresh temporary file beside ``target``, then rename it over.
-
-    Parameters
-    ----------
-    target : pathlib.Path
-        The file; replaced only once the new one is completely written and fsynced (an
-        exception, or an interruption, leaves the old one and no temporary file).
-    fill : callable
-        Called with the open binary file.
-    """
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide, as open() does.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fill(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep a replaced file's mode
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX only)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a model file without unpickling anything.
 
@@ -304,8 +271,10 @@ def _description(data: bytes) -> dict[str, Any]:
     if version >= LOSS_FORMAT_VERSION:  # each later group of fields, whole, where it applies
         fields = fields | ({"preprocessing"} & set(desc)) | (
             _CHECKPOINT_FIELDS if _CHECKPOINT_FIELDS & set(desc) else set())
-    if version == FEATURE_NAMES_FORMAT_VERSION:
+    if version == FEATURE_NAMES_FORMAT_VERSION or (version > 5 and "feature_names" in desc):
         fields = fields | {"feature_names"}
+    if version == DROPOUT_FORMAT_VERSION:
+        fields = fields | {"dropout"}
     _need(set(desc) == fields, f"wrong fields in the description (missing "
           f"{sorted(fields - set(desc))}, unknown {sorted(set(desc) - fields)})")
     seed, layers, loss = desc["seed"], desc["layers"], desc["loss"]
@@ -317,9 +286,10 @@ def _description(data: bytes) -> dict[str, Any]:
                       ("layers", isinstance(layers, list) and bool(layers)),
                       ("metadata", desc["metadata"] is None or isinstance(desc["metadata"], dict))):
         _need(ok, f"invalid '{field}': {desc[field]!r}")
+    layer_fields = _LAYER_FIELDS | ({"dropout"} if "dropout" in fields else set())
     for i, layer in enumerate(layers):
-        _need(isinstance(layer, dict) and set(layer) == _LAYER_FIELDS,
-              f"layers[{i}] must be an object with fields {sorted(_LAYER_FIELDS)}")
+        _need(isinstance(layer, dict) and set(layer) == layer_fields,
+              f"layers[{i}] must be an object with fields {sorted(layer_fields)}")
         units, act, slope = layer["units"], layer["activation"], layer["negative_slope"]
         _need(_int(units), f"layers[{i}]: 'units' must be an integer >= 1, got {units!r}")
         _need(act in activations.NAMES, f"layers[{i}]: unknown activation {act!r}")
@@ -353,6 +323,8 @@ def _description(data: bytes) -> dict[str, Any]:
               and len(set(names)) == len(names),
               f"'feature_names' must be {desc['n_features']} distinct strings (one per "
               f"feature), got {names!r}"[:300])
+    if "dropout" in desc:
+        _check_dropout(desc["dropout"], layers)
     if "optimizer" in desc:
         _check_optimizer(desc["optimizer"])
         _check_rng(desc["rng"])
@@ -375,6 +347,21 @@ def _check_preprocessing(field: Any, desc: dict[str, Any]) -> None:
           "'preprocessing': 'target' (a target scaling) needs a regression loss")
     _need(not field["target"] or loss is None or LOSSES[loss["name"]].scalable_targets,
           f"'preprocessing': 'target' (a target scaling) cannot apply to loss {loss!r}")
+
+
+def _check_dropout(field: Any, layers: list[dict[str, Any]]) -> None:
+    """Version 6: the rates (in [0, 1), none on the last or a softmax layer), the
+    generator's key (an integer in [0, 2**64)) and step (>= 0)."""
+    for i, lay in enumerate(layers):
+        rate = lay["dropout"]
+        _need(_number(rate) and 0 <= rate < 1 and not (rate and (
+            i == len(layers) - 1 or lay["activation"] == "softmax")),
+              f"layers[{i}]: 'dropout' must be a number in [0, 1), 0 on the last layer and "
+              f"on a softmax layer, got {rate!r}")
+    _need(isinstance(field, dict) and set(field) == {"seed", "step"}
+          and _int(field["seed"], 0) and field["seed"] < 1 << 64 and _int(field["step"], 0),
+          f"'dropout' must be {{'seed': an integer in [0, 2**64), 'step': an integer "
+          f">= 0}}, got {field!r}"[:300])
 
 
 def _number(value: Any) -> bool:

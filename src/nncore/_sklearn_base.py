@@ -1,14 +1,14 @@
 """The machinery behind ``nncore.sklearn``: scikit-learn's MLP semantics on ``Sequential``.
 
 ``_BaseMLP.fit`` validates the data with scikit-learn's utilities, builds an
-``nncore.Sequential`` (hidden layers with the activation, an identity output layer) whose
-weights are drawn as scikit-learn draws them, and trains it with ONE ``model.fit(epochs=
-max_iter)`` call. What scikit-learn does between two iterations runs in three
-callbacks of that call, made afresh for each ``fit``/``partial_fit`` from the estimator's
-state and read back into it afterwards: ``EpochRecord`` (the loss curve on
-scikit-learn's scale, the validation score), ``nncore.plateau.NoImprovementStopping``
-(the ``tol``/``n_iter_no_change`` test, the best weights of early stopping) and, for
-"sgd", ``nncore.plateau.SklearnSchedule`` (the ``invscaling``/``adaptive`` rates).
+``nncore.Sequential`` (hidden layers with the activation and dropout, an identity output
+layer) whose weights are drawn as scikit-learn draws them, and trains it with ONE
+``model.fit(epochs=max_iter)`` call. What scikit-learn does between two iterations runs in
+three callbacks of that call, made afresh for each ``fit``/``partial_fit`` from the
+estimator's state and read back into it afterwards: ``EpochRecord`` (the loss curve on
+scikit-learn's scale, the validation score), ``nncore.plateau.NoImprovementStopping`` (the
+``tol``/``n_iter_no_change`` test, early stopping's best weights) and, for "sgd",
+``nncore.plateau.SklearnSchedule`` (the ``invscaling``/``adaptive`` rates).
 
 Scales. scikit-learn's gradient at the output is ``(prediction - y) / batch_rows`` for
 every loss; nncore's fused losses average over the outputs as well, and its MSE is not
@@ -35,7 +35,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from nncore._sklearn_fit import NON_FINITE, EpochRecord, fit_lbfgs
 from nncore._weights import combined_weights, varying
-from nncore.layers import Dense
+from nncore.layers import mlp_layers
 from nncore.losses import Loss
 from nncore.model import Sequential
 from nncore.optimizers import SGD, Adam, Optimizer
@@ -98,6 +98,7 @@ class _BaseMLP(BaseEstimator):
         "dtype": [StrOptions({"float32", "float64"}), None],
         "backend": [StrOptions({"auto", "cython", "numpy"}), None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -110,7 +111,7 @@ class _BaseMLP(BaseEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
                  max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, dropout: Any = 0.0) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -137,6 +138,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.backend = backend
         self.n_threads = n_threads
+        self.dropout = dropout
 
     # ------------------------------------------------------------------ subclass hooks
     _is_regressor: ClassVar[bool] = False
@@ -154,14 +156,17 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
+    def _views(self, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not hasattr(self, "model_"):
+            raise AttributeError(f"'{name}' is not available before fit")
+        params = self.model_.params
+        assert params is not None  # model_ is built by _initialize
+        return params.views(params.w)
+
     @property
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out): views into ``model_``."""
-        if not hasattr(self, "model_"):
-            raise AttributeError("'coefs_' is not available before fit")
-        params = self.model_.params
-        assert params is not None  # model_ is built by _initialize
-        return [W for W, _ in params.views(params.w)]
+        return [W for W, _ in self._views("coefs_")]
 
     @coefs_.setter
     def coefs_(self, value: list[Any]) -> None:
@@ -170,11 +175,7 @@ class _BaseMLP(BaseEstimator):
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, ``intercepts_[i]`` of shape (n_out,): views into ``model_``."""
-        if not hasattr(self, "model_"):
-            raise AttributeError("'intercepts_' is not available before fit")
-        params = self.model_.params
-        assert params is not None  # model_ is built by _initialize
-        return [b for _, b in params.views(params.w)]
+        return [b for _, b in self._views("intercepts_")]
 
     @intercepts_.setter
     def intercepts_(self, value: list[Any]) -> None:
@@ -191,8 +192,7 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, n_features: int, hidden: list[int], n_outputs: int,
                     dtype: np.dtype, rs: np.random.RandomState) -> None:
         """Build ``model_`` with scikit-learn's (Glorot) initialisation and reset state."""
-        act = ACTIVATIONS[self.activation]
-        layers = [Dense(h, activation=act) for h in hidden] + [Dense(n_outputs)]
+        layers = mlp_layers(hidden, ACTIVATIONS[self.activation], n_outputs, self.dropout)
         model = Sequential(layers, dtype=dtype, backend=self.backend, seed=0)
         model.build(n_features)
         units = [n_features, *hidden, n_outputs]
@@ -203,6 +203,8 @@ class _BaseMLP(BaseEstimator):
             W = rs.uniform(-bound, bound, (fan_in, fan_out))
             weights.append((W, rs.uniform(-bound, bound, fan_out)))
         model.set_weights(weights)
+        # the dropout masks' key: drawn after the weights, and only with dropout
+        model.dropout_seed = int(rs.randint(2**31 - 1)) if any(r.dropout for r in layers) else 0
         self.model_ = model
         self.n_iter_, self.t_ = 0, 0
         self.n_layers_, self.n_outputs_ = len(units), n_outputs
@@ -245,11 +247,12 @@ class _BaseMLP(BaseEstimator):
         rs = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X.shape[1], hidden, n_outputs, X.dtype, rs)
-        elif ([lay.units for lay in self.model_.layers] != [*hidden, n_outputs]
-              or (hidden and self.model_.layers[0].activation != ACTIVATIONS[self.activation])):
+        elif [lay.get_config() for lay in self.model_.layers] != [
+                lay.get_config() for lay in mlp_layers(
+                    hidden, ACTIVATIONS[self.activation], n_outputs, self.dropout)]:
             raise ValueError(
-                "warm_start/partial_fit: hidden_layer_sizes, activation and the number of "
-                f"outputs must stay those of the fitted model ({self.model_!r})")
+                "warm_start/partial_fit: hidden_layer_sizes, activation, dropout and the number "
+                f"of outputs must stay those of the fitted model ({self.model_!r})")
         self.out_activation_ = out_activation
         self.model_.n_threads = self.n_threads  # as set now (set_params between fits)
         self._grad_scale, self._loss_scale = _SCALES[loss.name](n_outputs)
@@ -265,13 +268,10 @@ class _BaseMLP(BaseEstimator):
             if self.best_loss_ is None:  # warm start after a fit with early stopping
                 self.best_loss_ = np.inf
         n = X.shape[0]
-        if self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
-                              "is going to be clipped", stacklevel=3)
-            batch = int(np.clip(self.batch_size, 1, n))
+        batch = min(200, n) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n))
+        if self.batch_size != "auto" and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", stacklevel=3)
         if not incremental or self._optimizer is None:
             self._optimizer = self._new_optimizer()
         opt = self._optimizer

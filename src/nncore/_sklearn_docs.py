@@ -80,6 +80,14 @@ _PARAMETERS = """
         (``Sequential(n_threads=...)``: set per call, restored after). None leaves the BLAS
         default. Give each worker 1 when several share the cores (``GridSearchCV(n_jobs=
         ...)``, Dask): BLAS threads that spin against each other can cost 10x and more.
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        nncore's addition (scikit-learn's MLP has none, its issue #6175): the fraction of
+        each hidden layer's outputs dropped at random in every training step, the others
+        scaled by ``1 / (1 - dropout)``; one rate for all hidden layers, or one per
+        hidden layer, each in [0, 1). ``predict*`` and ``score`` never drop, nor does
+        the validation score of early stopping. The masks are drawn by a counter-based
+        generator keyed from ``random_state`` (``nncore.Dropout``), so a fit is
+        reproducible and the same on both backends. 0 trains exactly as without it.
 """
 
 #: The classifier's last parameter.

@@ -17,6 +17,9 @@ def summary_text(model: Any) -> str:
                                   if layer.activation == "leaky_relu" else "")
         rows.append((f"dense_{i}", f"(n, {layer.units})", act,
                      "?" if count is None else f"{count:,}"))
+        if layer.dropout:  # as Keras shows it: a row of its own (training only)
+            rows.append((f"dropout_{i}", f"(n, {layer.units})",
+                         f"rate {layer.dropout:g} (fit)", "0"))
         n_in = layer.units
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     line = "  ".join("-" * w for w in widths)

@@ -17,8 +17,9 @@ def check_gradients(model: Any, X: Any, y: Any, loss: Loss | str | None = None,
 
     The check runs on a float64 copy of ``model`` (same weights, same backend), so the
     model itself is not modified. The analytic gradients are ``Sequential.gradients``:
-    the backpropagation that training runs. For every parameter element checked,
-    ``numeric = (L(w + eps) - L(w - eps)) / (2 eps)``.
+    the backpropagation that training runs, of the network as ``predict`` runs it (no
+    dropout; ``Ops.loss_gradient`` with a dropout plan gives the masked network's). For
+    every parameter element checked, ``numeric = (L(w + eps) - L(w - eps)) / (2 eps)``.
 
     Parameters
     ----------

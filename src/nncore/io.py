@@ -40,6 +40,13 @@ A model that knows its features' names (fitted on a table with string column nam
 ``preprocessing`` where they apply, any loss. ``load`` gives the model its names back,
 and ``predict`` then matches a table's columns by name.
 
+A model with dropout (a layer whose ``dropout`` is not 0) is written as
+``format_version`` 6: every layer object has the field ``dropout`` (its rate, in [0, 1),
+0 on the last and on softmax layers), the field ``dropout`` holds the mask generator's
+``{"seed", "step"}`` (``Sequential.dropout_seed``, an integer in [0, 2**64), and
+``dropout_step``), and the fields of versions 2-5 appear where they apply. A model
+without dropout is written as before, byte for byte.
+
 ``save`` and ``load`` both append ``.npz`` to a path without it (as ``numpy.savez`` does).
 ``save`` writes a temporary file beside the target, fsyncs it and renames it over the
 target, so the file is the old one or the complete new one. ``load`` reads with

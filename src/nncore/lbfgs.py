@@ -47,6 +47,10 @@ def fit_lbfgs(model: Any, opt: LBFGS, loss: Loss, X: Any, y: Any, *, epochs: int
     if any(getattr(cb, "sets_learning_rate", False) for cb in hooks):
         raise ValueError("LBFGS has no learning rate (a line search picks each step): "
                          "remove the learning-rate schedule from callbacks")
+    if any(layer.dropout for layer in model.layers):
+        raise ValueError("LBFGS needs the same objective at every evaluation, and dropout "
+                         "draws new masks every step: train with SGD, Adam or AdamW, or "
+                         "set the layers' dropout to 0")
     wanted = check_metrics(metrics, loss)
     level = resolve_verbose(verbose)
     with model._lock, model._threads():
@@ -69,7 +73,7 @@ def make_objective(model: Any, loss: Loss, X: Features, targets: np.ndarray,
     record of its last call (``x``, ``loss``: the mean loss alone, ``objective``,
     ``n_fun``: calls so far)."""
     params, ops = model.params, model.ops
-    plan = model._train_plan(min(len(X), GRADIENT_ROWS), loss)
+    plan = model._train_plan(min(len(X), GRADIENT_ROWS), loss, training=False)
     order = np.arange(len(X), dtype=np.int64)
     nw = params.n_weights
     last: dict[str, Any] = {"x": None, "loss": math.nan, "objective": math.nan, "n_fun": 0}

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _model_data, _model_state
+from nncore import _model_data
 from nncore._model_convert import save_model
 from nncore._model_data import features, score
+from nncore._model_state import pickled_state, restore_pickled
 from nncore._preprocess import Preprocessing, scaled_targets
 from nncore._serving import RowPaths, thread_scope
 from nncore._summary import summary_text
 from nncore._weights import weight_vector
-from nncore.backends import _checks, get_ops
+from nncore.backends import _checks, dropout, get_ops
 from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
 from nncore.data import Features, float_dtype, resolve_batch_size, same_length
@@ -42,7 +43,7 @@ class Sequential:
 
     Parameters
     ----------
-    layers : list of Dense
+    layers : list of Dense (each may be followed by a Dropout)
         The layers, first to last. The last layer's width is the number of outputs.
     dtype : {"float32", "float64"}
         Floating type of parameters and computation, kept end to end.
@@ -50,7 +51,8 @@ class Sequential:
         Kernel backend; None reads ``NNCORE_BACKEND`` (default "auto").
     seed : int or None
         Seed of the ``numpy.random.Generator`` that initialises the weights (He uniform
-        for the ReLU family, Glorot uniform otherwise; biases zero) and shuffles batches.
+        for the ReLU family, Glorot uniform otherwise; biases zero) and shuffles batches;
+        it is the key of the dropout masks (``dropout_seed``, random when None).
     loss : Loss or str, optional
         The loss; can also be given (or changed) in ``fit``.
     n_threads : int, optional
@@ -73,6 +75,10 @@ class Sequential:
     #: The column names of the table the model was built from (strings, as scikit-learn
     #: records them), or None: ``predict`` and ``fit`` then match a table's columns by name.
     feature_names_in_: np.ndarray | None = None
+    #: The key of the dropout masks and the count of training steps, their step
+    #: (``nncore.backends.dropout``); pickles and checkpoints keep both.
+    dropout_seed: int = 0
+    dropout_step: int = 0
 
     def __init__(self, layers: Sequence[Dense], dtype: Any = "float32",
                  backend: str | None = None, seed: int | None = 0,
@@ -82,6 +88,7 @@ class Sequential:
         self.ops = get_ops(backend)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
+        self.dropout_seed = dropout.key_of(seed)
         self.loss: Loss | None = None if loss is None else get_loss(loss)
         self.n_threads = None if n_threads is None else _checks.count("", "n_threads",
                                                                       n_threads, 1)
@@ -90,7 +97,7 @@ class Sequential:
         self.stop_training = False
         self._net: NetPlan | None = None
         self._rows: RowPaths | None = None  # one-row fast paths (nncore._serving)
-        self._train_plans: dict[tuple[int, str], TrainPlan] = {}
+        self._train_plans: dict[tuple[int, str, bool], TrainPlan] = {}
         # Training mutates shared buffers: one fit (or gradients) at a time per model.
         self._lock = threading.RLock()
 
@@ -145,15 +152,18 @@ class Sequential:
         self._rows = RowPaths(self.ops, self._net, self.dtype)
         self._train_plans = {}
 
-    def _train_plan(self, batch_size: int, loss: Loss) -> TrainPlan:
-        """The workspace for (batch size, loss), allocated once and reused."""
+    def _train_plan(self, batch_size: int, loss: Loss, training: bool = True) -> TrainPlan:
+        """The workspace for (batch size, loss), allocated once and reused; with the
+        layers' dropout when ``training``."""
         assert self._net is not None
-        key = (batch_size, loss.name)
+        key = (batch_size, loss.name, training)
         plan = self._train_plans.get(key)
         if plan is None:
             if len(self._train_plans) >= 4:
                 self._train_plans.clear()
-            plan = self._train_plans[key] = TrainPlan(self._net, batch_size, loss.kernel)
+            plan = self._train_plans[key] = TrainPlan(
+                self._net, batch_size, loss.kernel,
+                [lay.dropout for lay in self.layers] if training else None)
         return plan
 
     def _threads(self) -> Any:
@@ -355,7 +365,8 @@ class Sequential:
         ``GRADIENT_ROWS`` rows it is the gradient that ``fit`` with
         ``batch_size="full"`` applies; more rows are processed in runs of that many (the
         gradient of the mean loss all the same), so memory stays bounded. With
-        ``sample_weight``, of ``sum_i w_i loss_i / sum_i w_i``.
+        ``sample_weight``, of ``sum_i w_i loss_i / sum_i w_i``. Of the network as
+        ``predict`` runs it: no dropout.
 
         Returns
         -------
@@ -369,7 +380,7 @@ class Sequential:
             targets = scaled_targets(self, chosen, y)
             same_length(Xc, targets)
             assert self.params is not None
-            plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen)
+            plan = self._train_plan(min(max(len(Xc), 1), GRADIENT_ROWS), chosen, False)
             w = None if sample_weight is None else weight_vector(sample_weight, len(targets))
             value = self.ops.loss_gradient(plan, Xc, targets, np.arange(len(Xc), dtype=np.int64),
                                            w)
@@ -407,7 +418,7 @@ class Sequential:
         if self.params is not None:
             twin.set_weights(self.get_weights())
         twin.preprocessing = self.preprocessing  # read-only arrays: safe to share
-        twin.feature_names_in_ = self.feature_names_in_
+        twin.feature_names_in_, twin.dropout_seed = self.feature_names_in_, self.dropout_seed
         return twin
 
     def summary(self, print_fn: Any = None) -> None:
@@ -421,10 +432,10 @@ class Sequential:
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        return _model_state.get_state(self)
+        return pickled_state(self)  # nncore._model_state: what travels, and why
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        _model_state.set_state(self, state)
+        restore_pickled(self, state)
 
     def save(self, path: Any, *, classes: Any = None, metadata: Any = None,
              include_optimizer: bool = False) -> Any:

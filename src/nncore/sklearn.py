@@ -73,7 +73,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
                  max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
-                 n_threads: int | None = None, class_weight: Any = None) -> None:
+                 n_threads: int | None = None, dropout: Any = 0.0,
+                 class_weight: Any = None) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate,
@@ -82,7 +83,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads)
+            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads,
+            dropout=dropout)
         self.class_weight = class_weight
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
@@ -293,7 +295,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
                  max_fun: int = 15000, dtype: str | None = None, backend: str | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, dropout: Any = 0.0) -> None:
         # scikit-learn's order: loss first, then the two other positional parameters
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha,
@@ -303,7 +305,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads)
+            max_fun=max_fun, dtype=dtype, backend=backend, n_threads=n_threads,
+            dropout=dropout)
         self.loss = loss
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:

@@ -74,7 +74,8 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: Features,
 
     Each epoch is one ``Ops.train_epoch`` call, then the hooks. Everything comes in as an
     argument; of ``model`` only public attributes are used (``ops``, ``params``,
-    ``stop_training``) and it is handed to the callbacks.
+    ``stop_training``, ``dropout_seed`` and ``dropout_step``, which the plan's dropout
+    generator starts from and counts on) and it is handed to the callbacks.
 
     Parameters
     ----------
@@ -121,11 +122,13 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: Features,
         if shuffle and plan.batch_size < len(X):
             shuffle_order(order, rng, blocks)
         plan.configure(*optimizer.plan_state(params))
+        plan.set_dropout(model.dropout_seed, model.dropout_step)
         np.copyto(last_good, params.w)
         try:
             mean_loss = ops.train_epoch(plan, X, targets, order, weights)
         finally:
             optimizer.set_step(plan.step)
+            model.dropout_step = plan.dropout_step  # the steps run count, as the optimizer's
         if not (math.isfinite(mean_loss) and math.isfinite(float(params.w.sum()))):
             params.w[...] = last_good
             optimizer.reset()  # its moments are not finite either

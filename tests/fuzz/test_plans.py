@@ -1,10 +1,12 @@
 """Parity of the plan methods, ``mlp_forward``, ``train_epoch`` and ``loss_gradient``.
 
 Plans with 1..3 layers of width 1..12 on 0..64 rows (up to six steps of 1..64 rows for
-``train_epoch``), SGD or Adam, every loss. The tolerance is the error bound ``BoundOps``
-(bounds.py) carries through the reference's own run. ``loss_gradient`` is drawn as one
-run of rows (the gradient a training step computes); its sum over several runs is
-checked against the op-by-op oracle in tests/test_training_loop.py.
+``train_epoch``), SGD or Adam, every loss, dropout on some hidden layers (both
+backends must drop the same elements: a zero stays a zero). The tolerance is the error
+bound ``BoundOps`` (bounds.py) carries through the reference's own run.
+``loss_gradient`` is drawn as one run of rows (the gradient a training step computes);
+its sum over several runs is checked against the op-by-op oracle in
+tests/test_training_loop.py.
 """
 
 from __future__ import annotations
@@ -95,8 +97,14 @@ def train_cases(draw: Any, dtype: Any) -> dict[str, Any]:
                          special_odds=8), label="v")
     t = draw(st.integers(0, 1000), label="t")
     g = draw(values(dtype, (p,), hi=1e3, special_odds=8), label="g (initial)")
+    # dropout on the hidden layers (none on the last, nor on softmax), key and step
+    dropout = [0.0 if act == "softmax" else draw(st.sampled_from([0.0, 0.0, 0.3, 0.7]))
+               for act in spec["acts"][:-1]] + [0.0]
+    drop_at = (draw(st.integers(0, 2**64 - 1), label="dropout key"),
+               draw(st.integers(0, 2**40), label="dropout step"))
     return dict(spec=spec, loss=loss, batch=batch, order=order, X=X, targets=targets,
-                kind=kind, hyper=hyper, s1=s1, s2=s2, t=t, g=g)
+                kind=kind, hyper=hyper, s1=s1, s2=s2, t=t, g=g, dropout=dropout,
+                drop_at=drop_at)
 
 
 def _plan(ops: nncore.Ops, case: dict[str, Any]) -> tuple[NetPlan, TrainPlan]:
@@ -106,7 +114,9 @@ def _plan(ops: nncore.Ops, case: dict[str, Any]) -> tuple[NetPlan, TrainPlan]:
                   case["g"].copy())
     if isinstance(ops, BoundOps):
         ops.net = net
-    return net, TrainPlan(net, case["batch"], case["loss"])
+    plan = TrainPlan(net, case["batch"], case["loss"], case.get("dropout"))
+    plan.set_dropout(*case.get("drop_at", (0, 0)))
+    return net, plan
 
 
 def _run_train(ops: nncore.Ops, case: dict[str, Any]) -> dict[str, Any]:

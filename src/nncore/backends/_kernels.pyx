@@ -14,6 +14,8 @@
 #   layout: ``mlp_forward`` (all layers of a prediction), ``train_epoch`` (a whole epoch
 #   of mini-batch steps in one nogil call) and ``loss_gradient``, which share one
 #   backpropagation (``_batch_gradient``: gather, forward, loss, backward).
+# * _dropout.pxi (included before _plans.pxi): the dropout mask of the training kernels,
+#   a counter-based hash (nncore/backends/dropout.py), its loop in _dropout_body.h.
 #
 # Every function is generic over ``cython.floating`` (float32 and float64), takes inputs
 # as ``const`` C-contiguous memoryviews and writes into caller-given OUT buffers (only
@@ -32,7 +34,7 @@
 from cython cimport floating
 from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, tanh, tanhf
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
@@ -166,6 +168,13 @@ cdef struct Net:
     const int64_t* w_off
     const int64_t* b_off
     const int64_t* work_off
+    # dropout (_dropout.pxi): per-layer thresholds (NULL: none in this plan) and
+    # scales 1 / (1 - rate), the key, and the step and first row of the batch being run
+    const uint64_t* drop_thr
+    const double* drop_scale
+    uint64_t drop_key
+    int64_t drop_step
+    Py_ssize_t drop_row0
 
 
 def _check_codes():
@@ -343,5 +352,6 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
 
 
 include "_sparse.pxi"
+include "_dropout.pxi"
 include "_plans.pxi"
 include "_rows.pxi"

@@ -91,7 +91,9 @@ class PlanMethods:
             INOUT: network, workspace, optimizer settings and state (``configure``
             first). The parameters ``plan.net.w`` are updated in place; with plain SGD
             (no momentum) the update is applied inside the weight-gradient GEMM and
-            ``plan.net.g`` is left as it was.
+            ``plan.net.g`` is left as it was. With the plan's dropout, each step drops
+            by the mask of (``plan.drop_key``, ``plan.counters[2]``), then counts
+            ``counters[2]`` on (``set_dropout``; ``nncore.backends.dropout``).
         X : ndarray or sparse matrix, shape (n, sizes[0])
             IN: all samples. A ``scipy.sparse`` matrix (or ``CsrRows``) of the plan's
             dtype is read as CSR: each batch's rows gathered into the dense batch buffer,
@@ -133,7 +135,10 @@ class PlanMethods:
         ----------
         plan : TrainPlan
             INOUT: network and workspace (no optimizer settings needed). ``plan.net.g``
-            is OUT: the gradient of the mean loss, in the parameter layout.
+            is OUT: the gradient of the mean loss, in the parameter layout. With the
+            plan's dropout, of the network under the fixed mask of step
+            ``plan.counters[2]`` (not counted on), row r of the mask being ``order[r]``'s
+            position r.
         X : ndarray or sparse matrix, shape (n, sizes[0])
             IN: all samples. A ``scipy.sparse`` matrix (or ``CsrRows``) of the plan's
             dtype is read as CSR: each batch's rows gathered into the dense batch buffer,

@@ -7,8 +7,13 @@
 
 cdef Net _net(const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
               const int64_t[::1] w_off, const int64_t[::1] b_off,
-              const int64_t[::1] work_off):
+              const int64_t[::1] work_off, const uint64_t[::1] drop_thr=None,
+              const double[::1] drop_scale=None, uint64_t drop_key=0):
     cdef Net net
+    net.drop_thr, net.drop_scale = NULL, NULL  # no dropout unless thresholds are given
+    if drop_thr is not None and drop_thr.shape[0]:
+        net.drop_thr, net.drop_scale = &drop_thr[0], &drop_scale[0]
+    net.drop_key, net.drop_step, net.drop_row0 = drop_key, 0, 0
     net.L = acts.shape[0]
     net.sizes = &sizes[0]
     net.acts = &acts[0]
@@ -82,6 +87,11 @@ cdef inline void _gather(floating* dst, const floating* src, const int64_t* idx,
             dst[r * width + j] = s[j]
 
 
+cdef inline double _drop_scale(const Net* net, Py_ssize_t i) noexcept nogil:
+    """1 / (1 - rate) of the dropout on layer i's input (layer i - 1's), else 1."""
+    return net.drop_scale[i - 1] if net.drop_thr != NULL and i > 0 else 1.0
+
+
 cdef double _batch_gradient(const Net* net, const floating* X, const floating* T,
                             const int64_t* labels, const int64_t* idx, Py_ssize_t rows,
                             int loss_kind, double scale, floating* w, floating* g,
@@ -100,7 +110,9 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     (SP_PRODUCT; Xb unused). The parameter gradient goes into g (added to it when
     ``accumulate``); with
     ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
-    b -= lr db), and g is not written. Returns the loss summed over the batch (unscaled).
+    b -= lr db), and g is not written. With net.drop_thr, the layers' outputs are dropped
+    by the mask of (net.drop_key, net.drop_step, layer, net.drop_row0 + r, column), and the
+    gradient is the masked network's. Returns the loss summed over the batch (unscaled).
     """
     cdef Py_ssize_t L = net.L, d0 = net.sizes[0], k = net.sizes[L], r, i, j, n_in, n_out
     cdef floating* Xb = work + net.work_off[0]
@@ -110,7 +122,7 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
     cdef floating* Wp
     cdef floating* bp
     cdef const floating* below
-    cdef double part
+    cdef double part, s_in
     cdef floating beta = 1 if accumulate else 0
     cdef bint product = sp.mode == SP_PRODUCT
     if sp.mode == SP_DENSE:
@@ -125,7 +137,9 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
             label_work[r] = labels[idx[r]]
     else:
         _gather(Tb, T, idx, rows, k)
-    # forward
+    # forward. Dropout: a layer's dropped outputs are zeroed in A_i itself, and its
+    # 1 / (1 - rate) goes into the alpha of every GEMM that reads A_i (or writes its
+    # gradient), so A_i keeps the exact activations that act_backward needs.
     below = Xb
     for i in range(L):
         n_in, n_out = net.sizes[i], net.sizes[i + 1]
@@ -133,9 +147,12 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
         if product and i == 0:
             _csr_product(A, sp, idx, 0, rows, w + net.w_off[0], n_out)
         else:
-            _gemm(False, False, <int>rows, <int>n_out, <int>n_in, 1, below, <int>n_in,
-                  w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
+            _gemm(False, False, <int>rows, <int>n_out, <int>n_in, <floating>_drop_scale(net, i),
+                  below, <int>n_in, w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
         _bias_act(A, w + net.b_off[i], A, rows, n_out, net.acts[i], <floating>net.slopes[i])
+        if net.drop_thr != NULL and net.drop_thr[i] != 0:
+            _drop_rows(A, rows, n_out, net.drop_row0,
+                       _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
         below = A
     # loss and its gradient into D_{L-1}
     A = work + net.work_off[2 * L]
@@ -149,10 +166,15 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
         D = work + net.work_off[3 + 2 * i]
         below = Xb if i == 0 else work + net.work_off[2 * i]  # A_{i-1}
         Wp = w + net.w_off[i]
+        s_in = _drop_scale(net, i)  # 1 / (1 - rate) of the layer below (1: none)
+        if (net.drop_thr != NULL and net.drop_thr[i] != 0 and net.acts[i] != ACT_RELU
+                and net.acts[i] != ACT_SIGMOID):  # the mask again (dropout.MASKED_BY_OUTPUT)
+            _drop_rows(D, rows, n_out, net.drop_row0,
+                       _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
         _act_backward(D, A, D, acc, rows, n_out, net.acts[i], <floating>net.slopes[i])
         if i > 0:  # dX = dZ W^T into D_{i-1}, with W before its update
-            _gemm(False, True, <int>rows, <int>n_in, <int>n_out, 1, D, <int>n_out, Wp,
-                  <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
+            _gemm(False, True, <int>rows, <int>n_in, <int>n_out, <floating>s_in, D,
+                  <int>n_out, Wp, <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
         if product and i == 0:  # only the rows of W_0 (or dW_0) the batch's columns hit
             if fused_sgd:
                 if wd != 0:
@@ -165,15 +187,16 @@ cdef double _batch_gradient(const Net* net, const floating* X, const floating* T
                 _csr_weight_grad(g + net.w_off[0], sp, idx, rows, D, n_out, 1)
         if fused_sgd:
             if not (product and i == 0):
-                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr), below,
-                      <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp, <int>n_out)
+                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr * s_in),
+                      below, <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp,
+                      <int>n_out)
             bp = w + net.b_off[i]
             for j in range(n_out):
                 bp[j] = <floating>(bp[j] - lr * acc[j])
         else:
             if not (product and i == 0):
-                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, 1, below, <int>n_in, D,
-                      <int>n_out, beta, g + net.w_off[i], <int>n_out)
+                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>s_in, below,
+                      <int>n_in, D, <int>n_out, beta, g + net.w_off[i], <int>n_out)
             bp = g + net.b_off[i]
             if accumulate:
                 for j in range(n_out):
@@ -193,14 +216,16 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
                 int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
                 int64_t[::1] counters, bint fused_sgd, const double[::1] weights,
                 double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
-                const int64_t[::1] sp_indptr, int sp_mode):
+                const int64_t[::1] sp_indptr, int sp_mode, const uint64_t[::1] drop_thr,
+                const double[::1] drop_scale, uint64_t drop_key):
     """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
 
     X (n, d0) IN; T (n, k) IN float targets (mse, bce, poisson) or labels (n,) IN
     (softmax_xent);
     order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
     w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
-    counters INOUT: [0] optimizer step t, [1] steps done in this call. weights: one per
+    counters INOUT: [0] optimizer step t, [1] steps done in this call, [2] the dropout
+    step (drop_thr: a threshold per layer, or empty: no dropout). weights: one per
     row of X (empty: unweighted); sp_*: X as CSR (mlp_forward), X then (0, d0); each batch's loss is then sum w_i l_i / sum w_i (a batch
     whose weights sum to 0 moves nothing but weight decay); rw: scratch of batch. The offsets
     (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
@@ -209,7 +234,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
     Looks for Ctrl-C every SIGNAL_EVERY steps; on KeyboardInterrupt the completed
     steps stand.
     """
-    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off, drop_thr, drop_scale,
+                        drop_key)
     cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
     cdef Py_ssize_t step = 0, p = w.shape[0], n_weights = b_off[0]
     cdef double total = 0, part, scale, lr_t, eps_t, t
@@ -231,6 +257,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
             if Wp != NULL:
                 for r in range(rows):
                     wsum += Wp[order[start + r]]
+            net.drop_step = counters[2]
             part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
                                    &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
                                    fused_sgd, lr, wd, Wp, rows / wsum if wsum > 0 else 0,
@@ -239,6 +266,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
             start += rows
             # update
             counters[0] += 1
+            counters[2] += 1
             if not fused_sgd:
                 if opt_kind == OPT_SGD:
                     _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, hyper.momentum,
@@ -265,7 +293,8 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
                   floating[::1] g, floating[::1] work, int64_t[::1] label_work,
                   double[::1] acc, int loss_kind, const double[::1] weights,
                   double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
-                  const int64_t[::1] sp_indptr, int sp_mode):
+                  const int64_t[::1] sp_indptr, int sp_mode, const uint64_t[::1] drop_thr,
+                  const double[::1] drop_scale, uint64_t drop_key, int64_t drop_step):
     """Mean loss over X[order] and its gradient into g (OUT), without an update.
 
     The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
@@ -273,9 +302,11 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
     add up (GEMM beta = 1 after the first) to the gradient of the mean. With weights (one
     per row of X; empty: none), of sum w_i l_i / sum w_i over all of order (a zero sum
     gives a zero loss and gradient). Needs len(order) >= 1. Looks for Ctrl-C every
-    SIGNAL_EVERY runs.
+    SIGNAL_EVERY runs. With drop_thr (one threshold per layer), of the network masked as
+    step drop_step masks it, row r of the mask being position r of order.
     """
-    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off)
+    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off, drop_thr, drop_scale,
+                        drop_key)
     cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
     cdef Py_ssize_t runs = 0
     cdef double total = 0
@@ -292,8 +323,10 @@ def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
         if Wp != NULL:
             for r in range(n):
                 wsum += Wp[order[r]]
+        net.drop_step = drop_step
         while start < n:
             rows = min(batch, n - start)
+            net.drop_row0 = start
             total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
                                      scale, &w[0], &g[0], start > 0, &work[0],
                                      &label_work[0], &acc[0], False, 0, 0, Wp,

@@ -135,6 +135,23 @@ enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMO
 #include "_vmath_tables.h"
 #include "_vmath_scalar.h"
 
+/* The dropout generator (nncore/backends/dropout.py): splitmix64's finaliser, and element
+ * words that may alias the float data they mask (_dropout_body.h). */
+#define NN_GOLDEN 0x9E3779B97F4A7C15ULL
+NN_AI uint64_t nn_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+#if defined(__GNUC__) || defined(__clang__)
+typedef uint32_t __attribute__((may_alias)) nn_u32a;
+typedef uint64_t __attribute__((may_alias)) nn_u64a;
+#else
+typedef uint32_t nn_u32a;
+typedef uint64_t nn_u64a;
+#endif
+
 /* ------------------------------------------------------------ kernel instances */
 /* The bodies once per level: NN_SFX names their functions, NN_ATTR is their target
  * (_vmath_body64.h at the FMA levels only; _update_body.h once per float type). */
@@ -144,6 +161,7 @@ enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMO
 #include "_vmath_body.h"
 #include "_gemv_body.h"
 #include "_update_body.h"
+#include "_dropout_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -155,6 +173,7 @@ enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMO
 #include "_vmath_body64.h"
 #include "_gemv_body.h"
 #include "_update_body.h"
+#include "_dropout_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -165,6 +184,7 @@ enum { NN_ACT_IDENTITY = 0, NN_ACT_RELU = 1, NN_ACT_LEAKY_RELU = 2, NN_ACT_SIGMO
 #include "_vmath_body64.h"
 #include "_gemv_body.h"
 #include "_update_body.h"
+#include "_dropout_body.h"
 #undef NN_LEVEL
 #undef NN_SFX
 #undef NN_ATTR
@@ -201,6 +221,8 @@ typedef void (*nn_vm_gemm_small64_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t,
 NN_VM_UPDATE_TYPES(float, 32)
 NN_VM_UPDATE_TYPES(double, 64)
 #undef NN_VM_UPDATE_TYPES
+typedef void (*nn_vm_drop32_fn)(float*, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t, uint64_t);
+typedef void (*nn_vm_drop64_fn)(double*, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t, uint64_t);
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
@@ -224,6 +246,9 @@ static struct {
     nn_vm_sgd64_fn sgd64;
     nn_vm_adam32_fn adam32;
     nn_vm_adam64_fn adam64;
+    /* the dropout mask (_dropout_body.h), every level, both types */
+    nn_vm_drop32_fn drop32;
+    nn_vm_drop64_fn drop64;
     const char* isa;
 } nn_vm = {nn_vm_bias_sigmoid_generic, nn_vm_bias_tanh_generic, nn_vm_bias_softmax_generic,
            nn_vm_softmax_xent_generic, nn_vm_sigmoid_bce_generic, NULL, NULL, NULL, NULL, NULL,
@@ -231,7 +256,7 @@ static struct {
            nn_vm_gemm_small64_generic, nn_vm_act_backward32_generic,
            nn_vm_act_backward64_generic, nn_vm_col_sum32_generic, nn_vm_col_sum64_generic,
            nn_vm_sgd32_generic, nn_vm_sgd64_generic, nn_vm_adam32_generic,
-           nn_vm_adam64_generic, "generic"};
+           nn_vm_adam64_generic, nn_vm_drop32_generic, nn_vm_drop64_generic, "generic"};
 
 #define NN_VM_SET(sfx, name)                                                            \
     do {                                                                                \
@@ -252,6 +277,8 @@ static struct {
         nn_vm.sgd64 = nn_vm_sgd64_##sfx;                                                \
         nn_vm.adam32 = nn_vm_adam32_##sfx;                                              \
         nn_vm.adam64 = nn_vm_adam64_##sfx;                                              \
+        nn_vm.drop32 = nn_vm_drop32_##sfx;                                              \
+        nn_vm.drop64 = nn_vm_drop64_##sfx;                                              \
         nn_vm.isa = name;                                                               \
     } while (0)
 #define NN_VM_SET64(sfx)                                                                \
@@ -385,5 +412,13 @@ static inline void nn_vm_gemm_small_f64(int ta, int tb, ptrdiff_t m, ptrdiff_t n
 NN_VM_UPDATE_ENTRIES(float, 32)
 NN_VM_UPDATE_ENTRIES(double, 64)
 #undef NN_VM_UPDATE_ENTRIES
+
+/* Dropout: A[r, j] = +0 where element (row0 + r, j) of the stream base is dropped. */
+static inline void nn_vm_drop_f32(float* A, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t row0,
+                                  uint64_t base, uint64_t thr)
+{ nn_vm.drop32(A, rows, width, row0, base, thr); }
+static inline void nn_vm_drop_f64(double* A, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t row0,
+                                  uint64_t base, uint64_t thr)
+{ nn_vm.drop64(A, rows, width, row0, base, thr); }
 
 #endif /* NN_VMATH_H */

@@ -79,12 +79,13 @@ class CythonOps(Ops):
             plan.hyper, plan.s1 if plan.s1.size else net.g,
             plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd,
             _NO_WEIGHTS if weights is None else weights, plan.row_weights,
-            *_csr_args(X))
+            *_csr_args(X), *_dropout_args(plan))
 
     def _loss_gradient(self, plan, X, targets, order, weights):
         return self._k.loss_gradient(*self._plan_args(plan, X, targets, order),
                                      plan.loss_code, _NO_WEIGHTS if weights is None else weights,
-                                     plan.row_weights, *_csr_args(X))
+                                     plan.row_weights, *_csr_args(X), *_dropout_args(plan),
+                                     plan.dropout_step)
 
     @staticmethod
     def _plan_args(plan, X, targets, order):
@@ -117,3 +118,13 @@ def _dense_or_csr(X, mode=None):
 
 def _csr_args(X):
     return _dense_or_csr(X)[1:]
+
+
+_NO_THRESHOLDS = np.zeros(0, np.uint64)
+
+
+def _dropout_args(plan):
+    """(thresholds, scales, key): empty arrays when the plan drops nothing."""
+    if not plan.has_dropout:
+        return _NO_THRESHOLDS, _NO_WEIGHTS, 0
+    return plan.drop_thr, plan.drop_scale, plan.drop_key

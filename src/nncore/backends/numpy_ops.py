@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore.backends import activations, sparse
+from nncore.backends import activations, dropout, sparse
+from nncore.backends.dropout import MASKED_BY_OUTPUT
 from nncore.backends.ops import Ops, adam_step_size
 from nncore.backends.sparse import CsrRows
 
@@ -37,6 +38,19 @@ def _factor(weights: np.ndarray | None, idx: np.ndarray) -> float:
         return 1.0
     s = float(weights[idx].sum())
     return len(idx) / s if s > 0 else 0.0
+
+
+def _masks(plan, rows: int, row0: int) -> list[np.ndarray | None]:
+    """Per layer, the keep mask of this batch (None: no dropout on that layer)."""
+    step = int(plan.counters[2])
+    return [None if thr == 0 else dropout.keep_mask(
+        dropout.stream_base(plan.drop_key, step, i), row0, rows, int(plan.net.sizes[i + 1]),
+        int(thr)) for i, thr in enumerate(plan.drop_thr)]
+
+
+def _scale(plan, i: int) -> float:
+    """1 / (1 - rate) of the dropout on layer i's input (1.0: none)."""
+    return float(plan.drop_scale[i - 1]) if i > 0 and plan.has_dropout else 1.0
 
 
 class NumpyOps(Ops):
@@ -188,7 +202,8 @@ class NumpyOps(Ops):
                 idx = order[start : start + plan.batch_size]
                 rw = None if weights is None else weights[idx] * factor
                 total += self._batch_gradient(plan, views, X, targets, idx, len(idx) / n,
-                                              accumulate=start > 0, rw=rw) * len(idx) / n
+                                              accumulate=start > 0, rw=rw,
+                                              row0=start) * len(idx) / n
         return total
 
     def _train_epoch_loop(self, plan, X, targets, order, weights):
@@ -205,6 +220,7 @@ class NumpyOps(Ops):
                                           accumulate=False, fused_sgd=plan.fused_sgd, lr=lr,
                                           wd=wd, rw=rw) * len(idx)
             plan.counters[0] += 1
+            plan.counters[2] += 1
             if plan.fused_sgd:
                 pass
             elif plan.opt_code == 0:
@@ -221,7 +237,7 @@ class NumpyOps(Ops):
         return total
 
     def _batch_gradient(self, plan, views, X, targets, idx, weight, accumulate,
-                        fused_sgd=False, lr=0.0, wd=0.0, rw=None):
+                        fused_sgd=False, lr=0.0, wd=0.0, rw=None, row0=0):
         """One batch: gather, forward, loss, backward; returns the batch's mean loss.
 
         The loss gradient is scaled by ``weight`` (the batch's share of the rows of a
@@ -230,6 +246,12 @@ class NumpyOps(Ops):
         update ``W = (1 - lr wd) W - lr dW``, ``b -= lr db`` is applied in its place.
         ``views`` are ``(net.views(net.w), net.views(net.g))``, made once by the caller.
         ``rw``: the rows' loss multipliers (sample weights), or None.
+
+        Dropout (``plan.drop_thr``): layer i's dropped outputs are zeroed in ``A_i``, and
+        ``scale[i] = 1 / (1 - rate_i)`` is the alpha of the GEMMs that read ``A_i`` or
+        write its gradient, so ``A_i`` keeps exact activations for the backward pass.
+        The mask of (key, ``plan.counters[2]``, layer, ``row0 + r``, column) is kept
+        here for the backward pass; the kernels recompute it instead.
         """
         net = plan.net
         params, grads = views
@@ -240,10 +262,14 @@ class NumpyOps(Ops):
         else:
             np.take(X, idx, axis=0, out=xb)
         # forward
-        prev = xb
-        for (W, b), A, act, slope in zip(params, plan.A, net.acts, net.slopes, strict=True):
-            self._gemm(prev, W, A[:rows], False, False, 1.0, 0.0)
-            self._bias_act_forward(A[:rows], b, int(act), A[:rows], float(slope))
+        prev, keeps = xb, _masks(plan, rows, row0)
+        for i, ((W, b), A) in enumerate(zip(params, plan.A, strict=True)):
+            self._gemm(prev, W, A[:rows], False, False, _scale(plan, i), 0.0)
+            self._bias_act_forward(A[:rows], b, int(net.acts[i]), A[:rows],
+                                   float(net.slopes[i]))
+            keep = keeps[i]
+            if keep is not None:  # a select: a dropped inf or NaN becomes 0
+                np.copyto(A[:rows], 0, where=~keep)
             prev = A[:rows]
         # loss, with its gradient into the last D
         dout = plan.D[-1][:rows]
@@ -269,15 +295,19 @@ class NumpyOps(Ops):
             # the bias gradient: none when fused (b is updated from D below), into a
             # temporary when accumulating, else straight into db
             db_rows = None if fused_sgd else np.empty_like(db) if accumulate else db
+            keep = keeps[i]
+            if keep is not None and activations.NAMES[net.acts[i]] not in MASKED_BY_OUTPUT:
+                np.copyto(D, 0, where=~keep)
             self._act_backward(D, A, int(net.acts[i]), D, db_rows, slope)
+            s_in = _scale(plan, i)  # the dropout scale of the layer below (1: none)
             if i > 0:  # dX = dZ W^T, with W before its update
-                self._gemm(D, W, plan.D[i - 1][:rows], False, True, 1.0, 0.0)
+                self._gemm(D, W, plan.D[i - 1][:rows], False, True, s_in, 0.0)
             if fused_sgd:
                 # W = (1 - lr wd) W - lr below^T dZ;  b -= lr colsum(dZ)
-                self._gemm(below, D, W, True, False, -lr, 1.0 - lr * wd)
+                self._gemm(below, D, W, True, False, -lr * s_in, 1.0 - lr * wd)
                 b -= (lr * D.sum(axis=0, dtype=np.float64)).astype(b.dtype)
             else:
-                self._gemm(below, D, dW, True, False, 1.0, beta)
+                self._gemm(below, D, dW, True, False, s_in, beta)
                 if accumulate:
                     db += db_rows
         return loss

@@ -25,7 +25,9 @@ reused for every step, and the optimizer's kind, hyper-parameters (by name) and 
              ^ work_off[0] ^ work_off[1] ^ work_off[2 + 2i], work_off[3 + 2i]
 
 ``A_i`` is layer i's output, ``D_i`` the loss gradient with respect to it (turned into
-the gradient of the pre-activation in place). ``Ops.train_epoch`` and
+the gradient of the pre-activation in place). With dropout, ``A_i`` holds the output
+with its dropped elements zeroed (unscaled: the ``1 / (1 - rate)`` is the alpha of the
+GEMMs that read it), and the mask is recomputed, not stored. ``Ops.train_epoch`` and
 ``Ops.loss_gradient`` take a ``TrainPlan``; the NumPy backend walks the workspace
 through the views ``xb``, ``tb``, ``A``, ``D``, the Cython backend through ``work_off``.
 """
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from nncore.backends import _checks, activations
+from nncore.backends import dropout as dropout_
 from nncore.backends._codes import HYPER, LOSSES, OPTIMIZERS
 from nncore.backends.sparse import CsrRows, csr_rows, is_sparse
 
@@ -192,14 +195,22 @@ class TrainPlan:
     batch_size : int
         Rows per step (the last step of an epoch may have fewer).
     loss : {"mse", "softmax_xent", "sigmoid_bce", "poisson"}
+    dropout : sequence of float, optional
+        A rate in [0, 1) per layer: the fraction of the layer's outputs that
+        ``train_epoch`` and ``loss_gradient`` drop (and scale the others by
+        ``1 / (1 - rate)``), by the counter-based mask of ``nncore.backends.dropout``.
+        The last layer's rate must be 0, and a softmax layer takes none.
 
     Call ``configure`` before each epoch to hand over the optimizer's state
-    (``Ops.loss_gradient`` needs no optimizer).
+    (``Ops.loss_gradient`` needs no optimizer), and ``set_dropout`` to give the
+    dropout generator its key and step.
     """
 
-    def __init__(self, net: NetPlan, batch_size: int, loss: str) -> None:
+    def __init__(self, net: NetPlan, batch_size: int, loss: str,
+                 dropout: Sequence[float] | None = None) -> None:
         op = "TrainPlan"
         self.net = net
+        self._dropout(op, dropout)
         self.batch_size = _checks.count(op, "batch_size", batch_size, 1)
         if loss not in LOSSES:
             raise ValueError(f"{op}: loss must be one of {LOSSES}, got {loss!r}")
@@ -226,8 +237,44 @@ class TrainPlan:
         self.hyper: dict[str, float] = dict.fromkeys(HYPER, 0.0)
         self._empty = np.zeros(0, net.dtype)
         self.s1 = self.s2 = self._empty
-        self.counters = np.zeros(2, np.int64)  # [optimizer step t, steps of the last call]
+        # [optimizer step t, steps of the last call, dropout step (one per training step)]
+        self.counters = np.zeros(3, np.int64)
         self.fused_sgd = False
+
+    def _dropout(self, op: str, dropout: Sequence[float] | None) -> None:
+        L = self.net.n_layers
+        rates = [0.0] * L if dropout is None else list(dropout)
+        if len(rates) != L:
+            raise ValueError(f"{op}: need one dropout rate per layer ({L}), got {len(rates)}")
+        rates = [_checks.number(op, "dropout", r, low=0.0, high=1.0, high_open=True)
+                 for r in rates]
+        if rates[-1] != 0:
+            raise ValueError(f"{op}: argument 'dropout': the last layer's outputs cannot be "
+                             f"dropped (rate {rates[-1]}); dropout goes between layers")
+        for i, rate in enumerate(rates):
+            if rate and activations.NAMES[self.net.acts[i]] == "softmax":
+                raise ValueError(f"{op}: argument 'dropout': layer {i} is a softmax layer, "
+                                 "which takes no dropout")
+        #: per layer: the rate, the integer threshold of the mask, 1 / (1 - rate)
+        self.dropout = np.array(rates, np.float64)
+        self.drop_thr = np.array([dropout_.threshold(r) for r in rates], np.uint64)
+        self.drop_scale = 1.0 / (1.0 - self.dropout)
+        self.drop_key = 0
+
+    @property
+    def has_dropout(self) -> bool:
+        return bool(self.drop_thr.any())
+
+    def set_dropout(self, key: int, step: int) -> None:
+        """The dropout generator's key (``Sequential.dropout_seed``, taken modulo 2**64)
+        and the step count of the next training step (``counters[2]``)."""
+        self.drop_key = int(key) & dropout_.MASK64
+        self.counters[2] = _checks.count("TrainPlan.set_dropout", "step", step, 0)
+
+    @property
+    def dropout_step(self) -> int:
+        """The dropout generator's step count after the last epoch."""
+        return int(self.counters[2])
 
     def configure(self, kind: str, hyper: dict[str, float], s1: np.ndarray | None,
                   s2: np.ndarray | None, t: int) -> None:

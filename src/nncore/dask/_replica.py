@@ -68,6 +68,9 @@ class Replica:
             np.concatenate(w_blocks), len(self.X), "sample_weight")
         self.loss = loss
         self.plan = model._train_plan(batch_size, loss)
+        # dropout: a key of its own per replica (the same masks on two shards would be
+        # one mask twice), steps counted on from the model's
+        self.plan.set_dropout(model.dropout_seed ^ rank, model.dropout_step)
         self._rng = np.random.default_rng([seed, rank])
         self._shuffle = shuffle
         self._order = np.arange(len(self.X), dtype=np.int64)
