@@ -274,3 +274,19 @@ def test_estimator_has_no_partial_fit_and_warns_when_not_converged():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(Xtr, ytr)
     assert len(clf.loss_curve_) == 2
+
+
+def test_benchmark_script_runs(capsys):
+    """bench/lbfgs.py, as the README runs it, at a tiny size."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "lbfgs.py"
+    spec = importlib.util.spec_from_file_location("bench_lbfgs", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--rows", "400", "--max-iter", "3", "--repeat", "1", "--threads", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2 * 3  # the header and three systems on two data sets
+    assert sum("nncore" in row for row in rows) == 4
