@@ -110,6 +110,7 @@ def test_callbacks_validation_and_metrics_per_iteration():
     assert model.evaluate(X[150:], y[150:])["loss"] == pytest.approx(min(logs["val_loss"]))
 
 
+@pytest.mark.cython
 def test_backends_agree():
     X, y = _blobs()
     a, b = _net(backend="numpy"), _net(backend="cython")
@@ -220,8 +221,7 @@ def test_dropout_is_refused():
 
 
 def test_dask_fit_refuses_lbfgs_before_looking_for_a_cluster():
-    pytest.importorskip("distributed")
-    import nncore.dask
+    import nncore.dask  # the test command installs the dask extra; no cluster is needed
 
     X, y = _blobs()
     with pytest.raises(TypeError, match="LBFGS"):
