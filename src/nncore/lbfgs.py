@@ -18,32 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _model_data
 from nncore._model_data import score
-from nncore.backends import _checks
-from nncore.callbacks import Callback, as_callbacks
-from nncore.data import Features
+from nncore.callbacks import Callback
+from nncore.data import Features, resolve_batch_size
 from nncore.losses import Loss
 from nncore.optimizers import LBFGS
-from nncore.progress import ProgressBar, resolve_verbose
-from nncore.training import GRADIENT_ROWS, DivergenceError, History, check_metrics, end_epoch
+from nncore.training import GRADIENT_ROWS, DivergenceError, History, end_epoch, epoch_logs
 
 
 class _Stop(Exception):
     """A callback asked to stop (raised through SciPy's iteration callback)."""
 
 
-def fit_lbfgs(model: Any, opt: LBFGS, loss: Loss, X: Any, y: Any, *, epochs: int | None,
-              batch_size: int | str | None, verbose: int | str, callbacks: Any,
-              validation_data: Any, validation_split: float, metrics: Any,
-              sample_weight: Any, class_weight: Any) -> History:
-    """``Sequential.fit`` with an ``LBFGS`` optimizer (its arguments; see there)."""
-    iterations = opt.max_iter if epochs is None else _checks.count("", "epochs", epochs, 1)
-    full = batch_size is None or batch_size == "full"
-    if not full:
-        _checks.count("", "batch_size", batch_size, 1)
-    hooks = as_callbacks(callbacks, epochs=iterations, validation=validation_data is not None
-                         or validation_split != 0)
+def check_fit(model: Any, hooks: list[Callback], batch_size: int | str | None,
+              n_samples: int) -> None:
+    """What ``Sequential.fit`` with ``LBFGS`` refuses: a mini-batch size, a learning-rate
+    schedule, a model with dropout (``ValueError``)."""
+    if batch_size is not None and resolve_batch_size(batch_size, n_samples) < n_samples:
+        raise ValueError(f"argument 'batch_size': LBFGS trains on the full batch only "
+                         f"(batch_size='full' or left out), got {batch_size} for "
+                         f"{n_samples} samples")
     if any(getattr(cb, "sets_learning_rate", False) for cb in hooks):
         raise ValueError("LBFGS has no learning rate (a line search picks each step): "
                          "remove the learning-rate schedule from callbacks")
@@ -51,19 +45,6 @@ def fit_lbfgs(model: Any, opt: LBFGS, loss: Loss, X: Any, y: Any, *, epochs: int
         raise ValueError("LBFGS needs the same objective at every evaluation, and dropout "
                          "draws new masks every step: train with SGD, Adam or AdamW, or "
                          "set the layers' dropout to 0")
-    wanted = check_metrics(metrics, loss)
-    level = resolve_verbose(verbose)
-    with model._lock, model._threads():
-        Xc, targets, weights, val = _model_data.training_data(
-            model, X, y, loss, sample_weight, class_weight, validation_data, validation_split)
-        if not full and int(batch_size) < len(Xc):  # type: ignore[arg-type]
-            raise ValueError(f"argument 'batch_size': LBFGS trains on the full batch only "
-                             f"(batch_size='full' or left out), got {batch_size} for "
-                             f"{len(Xc)} samples")
-        model.loss, model.optimizer = loss, opt
-        if level:
-            hooks.append(ProgressBar(iterations, len(Xc), redraw=None if level == 1 else False))
-        return minimize(model, opt, loss, Xc, targets, weights, val, iterations, hooks, wanted)
 
 
 def make_objective(model: Any, loss: Loss, X: Features, targets: np.ndarray,
@@ -109,16 +90,16 @@ def minimize(model: Any, opt: LBFGS, loss: Loss, X: Features, targets: np.ndarra
     model.stop_training = False
     iteration = 0
 
+    def scores(X_: Features, t_: np.ndarray, accuracy: bool,
+               w_: np.ndarray | None) -> dict[str, float]:
+        return score(model, X_, t_, loss, accuracy, w_)
+
     def after_iteration(xk: np.ndarray) -> None:
         nonlocal iteration
         if last["x"] is None or not np.array_equal(xk, last["x"]):
             objective(np.array(xk))  # not the last point evaluated (SciPy's choice): rare
-        logs = {"loss": last["loss"]}
-        if "accuracy" in metrics:
-            logs["accuracy"] = score(model, X, targets, loss, True, weights)["accuracy"]
-        if val is not None:
-            scores = score(model, val[0], val[1], loss, "accuracy" in metrics, val[2])
-            logs.update({f"val_{k}": v for k, v in scores.items()})
+        logs = epoch_logs(last["loss"], "accuracy" in metrics,
+                          lambda: scores(X, targets, True, weights)["accuracy"], val, scores)
         iteration += 1
         if end_epoch(hooks, model, iteration - 1, logs):
             raise _Stop

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _model_data
+from nncore import _model_data, lbfgs
 from nncore._model_convert import save_model
 from nncore._model_data import features, score
 from nncore._model_state import pickled_state, restore_pickled
@@ -28,9 +28,8 @@ from nncore.backends.plan import NetPlan, ParamStore, TrainPlan
 from nncore.callbacks import as_callbacks
 from nncore.data import Features, float_dtype, resolve_batch_size, same_length
 from nncore.layers import Dense, as_layers
-from nncore.lbfgs import LBFGS, fit_lbfgs
 from nncore.losses import BinaryCrossEntropy, Loss, get_loss
-from nncore.optimizers import SGD, Optimizer, get_optimizer
+from nncore.optimizers import LBFGS, SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
 from nncore.training import GRADIENT_ROWS, History, check_metrics, run_epochs
 
@@ -268,13 +267,8 @@ class Sequential:
         chosen = self._loss(loss)
         opt = get_optimizer(optimizer if optimizer is not None
                             else self.optimizer or SGD(lr=0.01))
-        if isinstance(opt, LBFGS):
-            return fit_lbfgs(self, opt, chosen, X, y, epochs=epochs, batch_size=batch_size,
-                             verbose=verbose, callbacks=callbacks,
-                             validation_data=validation_data, validation_split=validation_split,
-                             metrics=metrics, sample_weight=sample_weight,
-                             class_weight=class_weight)
-        epochs = _checks.count("", "epochs", 10 if epochs is None else epochs, 1)
+        epochs = _checks.count("", "epochs", (opt.max_iter if isinstance(opt, LBFGS) else 10)
+                               if epochs is None else epochs, 1)
         hooks = as_callbacks(callbacks, epochs=epochs, validation=validation_data is not None
                              or validation_split != 0)
         wanted = check_metrics(metrics, chosen)
@@ -283,12 +277,17 @@ class Sequential:
             Xc, targets, weights, val = _model_data.training_data(
                 self, X, y, chosen, sample_weight, class_weight, validation_data,
                 validation_split)
+            if isinstance(opt, LBFGS):
+                lbfgs.check_fit(self, hooks, batch_size, len(Xc))
             self.loss, self.optimizer = chosen, opt
-            rows = resolve_batch_size(32 if batch_size is None else batch_size, len(Xc))
-            plan = self._train_plan(rows, chosen)
             if level:
                 hooks.append(ProgressBar(epochs, len(Xc),
                                          redraw=None if level == 1 else False))
+            if isinstance(opt, LBFGS):  # quasi-Newton through SciPy, an iteration an epoch
+                return lbfgs.minimize(self, opt, chosen, Xc, targets, weights, val, epochs,
+                                      hooks, wanted)
+            rows = resolve_batch_size(32 if batch_size is None else batch_size, len(Xc))
+            plan = self._train_plan(rows, chosen)
             return run_epochs(self, plan, opt, Xc, targets, val, epochs=epochs,
                               rng=self._rng if seed is None else np.random.default_rng(seed),
                               shuffle=shuffle, hooks=hooks, metrics=wanted,

@@ -133,12 +133,8 @@ def run_epochs(model: Any, plan: TrainPlan, optimizer: Optimizer, X: Features,
             params.w[...] = last_good
             optimizer.reset()  # its moments are not finite either
             raise divergence(epoch, mean_loss, optimizer.lr)
-        logs = {"loss": mean_loss}
-        if "accuracy" in metrics:
-            logs["accuracy"] = score(X, targets, True, weights)["accuracy"]
-        if val is not None:
-            scores = score(val[0], val[1], "accuracy" in metrics, val[2])
-            logs.update({f"val_{k}": v for k, v in scores.items()})
+        logs = epoch_logs(mean_loss, "accuracy" in metrics,
+                          lambda: score(X, targets, True, weights)["accuracy"], val, score)
         if end_epoch(hooks, model, epoch, logs):
             break
     for cb in hooks:
@@ -152,6 +148,19 @@ def divergence(epoch: int, mean_loss: float, lr: float) -> DivergenceError:
         f"training diverged in epoch {epoch + 1}: the loss became {mean_loss} "
         f"(or a weight overflowed). The model keeps the weights from before that "
         f"epoch. Try a lower learning rate than {lr:g}, or scale the inputs.")
+
+
+def epoch_logs(mean_loss: float, accuracy: bool, train_accuracy: Callable[[], float],
+               val: Validation | None, score: ScoreFn) -> dict[str, float]:
+    """An epoch's logs: its mean loss, the training accuracy (``train_accuracy()``) when
+    ``accuracy``, and ``val_loss`` (and ``val_accuracy``) from ``score`` on ``val``."""
+    logs = {"loss": mean_loss}
+    if accuracy:
+        logs["accuracy"] = train_accuracy()
+    if val is not None:
+        scores = score(val[0], val[1], accuracy, val[2])
+        logs.update({f"val_{k}": v for k, v in scores.items()})
+    return logs
 
 
 def end_epoch(hooks: list[Callback], model: Any, epoch: int, logs: dict[str, float]) -> bool:

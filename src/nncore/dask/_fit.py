@@ -26,7 +26,7 @@ from nncore.dask._shards import Shards, make_shards
 from nncore.data import resolve_batch_size
 from nncore.optimizers import LBFGS, SGD, Optimizer, get_optimizer
 from nncore.progress import ProgressBar, resolve_verbose
-from nncore.training import History, check_metrics, divergence, end_epoch
+from nncore.training import History, check_metrics, divergence, end_epoch, epoch_logs
 
 
 class ReplicaLostError(RuntimeError):
@@ -300,12 +300,9 @@ def run_rounds(model: Any, replicas: Replicas, opt: Optimizer, *, epochs: int, s
         if not (math.isfinite(mean_loss) and math.isfinite(float(w.sum()))):
             w[...] = last_good
             raise divergence(epoch, mean_loss, opt.lr)
-        logs = {"loss": mean_loss}
-        if accuracy:
-            logs["accuracy"] = replicas.score(w, True)["accuracy"]
-        if val is not None:
-            scores = _model_data.score(model, val[0], val[1], model.loss, accuracy, val[2])
-            logs.update({f"val_{key}": v for key, v in scores.items()})
+        logs = epoch_logs(mean_loss, accuracy, lambda: replicas.score(w, True)["accuracy"],
+                          val, lambda X_, t_, a, w_: _model_data.score(model, X_, t_,
+                                                                      model.loss, a, w_))
         if end_epoch(hooks, model, epoch, logs):
             break
     for cb in hooks:
