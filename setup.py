@@ -25,6 +25,7 @@ build can switch the checks back on without editing the source.
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from setuptools import Extension, setup
@@ -42,13 +43,12 @@ int nncore_probe(void) { return (int)sizeof(PyObject); }
 """
 
 
-# The vector math headers (see the top of _vmath.h): interface and dispatch, one-element
-# math, coefficient tables, and the loops compiled once per ISA.
-_VMATH_HEADERS = ("_vmath.h", "_vmath_scalar.h", "_vmath_tables.h", "_vmath_body.h",
-                  "_vmath_body64.h", "_gemv_body.h", "_update_body.h", "_dropout_body.h",
-                  "_blas_threads.h")
-# The parts of _kernels.pyx it includes (cores, plans, one-row serving).
-_PXI = ("_cores.pxi", "_plans.pxi", "_rows.pxi", "_dropout.pxi")
+# What _kernels.pyx includes: its .pxi parts (cores, plans, one-row serving, sparse rows,
+# dropout) and the C headers of the vector math (see the top of _vmath.h). Globbed, as
+# MANIFEST.in does, so that a new part can be neither missed by the rebuild nor left out
+# of the sdist (a hand-kept list had lost _sparse.pxi).
+_KERNEL_PARTS = sorted(str(p) for pattern in ("*.pxi", "*.h")
+                       for p in Path("src/nncore/backends").glob(pattern))
 
 
 def _flag(name: str) -> bool:
@@ -77,10 +77,9 @@ def _extensions() -> list:
     ext = Extension(
         "nncore.backends._kernels",
         sources=["src/nncore/backends/_kernels.pyx"],
-        # the vector math (cdef extern from "_vmath.h", which includes the other three):
-        # an edit to any of the headers rebuilds. MANIFEST.in ships the same list.
+        # an edit to any included part (.pxi) or header (.h) rebuilds
         include_dirs=["src/nncore/backends"],
-        depends=[f"src/nncore/backends/{h}" for h in (*_VMATH_HEADERS, *_PXI)],
+        depends=_KERNEL_PARTS,
         extra_compile_args=cflags,
         # Lets the module report (BOUNDS_CHECKED) which build it is.
         define_macros=[("NNCORE_BOUNDS_CHECKED", "1" if debug else "0")],
