@@ -45,6 +45,7 @@ from nncore.cli._bench_workloads import (
     measure,
     quick,
 )
+from nncore.cli._busy import busy_neighbour
 from nncore.cli._environment import blas_threads, environment, format_environment
 
 #: The system every ratio is taken against.
@@ -100,8 +101,12 @@ def run_comparison(workloads: Sequence[str] = tuple(WORKLOADS),
                    systems: Sequence[str] = SYSTEMS,
                    threads: Sequence[int | None] | int | None = None,
                    repeats: int = 3, small: bool = False,
-                   log: TextIO | None = None) -> dict[str, Any]:
+                   log: TextIO | None = None, busy: bool = False) -> dict[str, Any]:
     """Run the comparison and return the report (the ``--json`` document).
+
+    With ``busy``, each workload is also timed beside a busy neighbour (another process
+    keeping one core busy for those runs, ``nncore.cli._busy``): rows with ``neighbour``
+    "busy", compared with the reference beside the same neighbour.
 
     Parameters
     ----------
@@ -163,6 +168,7 @@ def run_comparison(workloads: Sequence[str] = tuple(WORKLOADS),
 
         env["versions"]["jaxlib"] = jaxlib.__version__
     results: list[Row] = []
+    neighbours: list[str] = []
     not_applicable: dict[str, dict[str, str]] = {}
     for key in (k for k in WORKLOADS if k in workloads):
         work = quick(WORKLOADS[key]) if small else WORKLOADS[key]
@@ -177,26 +183,38 @@ def run_comparison(workloads: Sequence[str] = tuple(WORKLOADS),
             continue
         X, y = make_data(work.net, work.n_samples)
         weights = init_weights(work.net)
-        for setting in settings:
-            with _threads(setting, torch_default):
-                for name in names:
-                    if log:
-                        print(f"{key} {name} threads={_label(setting)} ...", file=log,
-                              flush=True)
-                    system = by_name.get(name)
-                    if system is not None:
-                        system.n_threads = setting
-                    row = measure(work, name, system, X, y, weights, repeats)
-                    row["threads"] = _label(setting)
-                    results.append(row)
-                    if log:
-                        print(f"{key} {name}: {row['seconds']:.4f} s", file=log, flush=True)
+        for near in (False, True) if busy else (False,):
+            with busy_neighbour(near) as neighbour:
+                for setting in settings:
+                    with _threads(setting, torch_default):
+                        for name in names:
+                            row = _measure_one(work, key, name, by_name.get(name), setting,
+                                               X, y, weights, repeats, log)
+                            row["neighbour"] = "busy" if near else "none"
+                            results.append(row)
+            if near:
+                neighbours.append(f"{key}: {neighbour.describe()}")
     add_ratios(results, REFERENCE, same_threads=True)
     return {**env, "threads": [_label(t) for t in settings],
             "default_threads": {"blas": blas_threads(env), "torch": torch_default},
             "reference": REFERENCE, "skipped": skipped,
             "not_applicable": {k: v for k, v in not_applicable.items() if v},
-            "loss_disagreements": loss_disagreements(results), "results": results}
+            "loss_disagreements": loss_disagreements(results), "neighbours": neighbours,
+            "results": results}
+
+
+def _measure_one(work: Any, key: str, name: str, system: Any, setting: int | None,
+                 X: Any, y: Any, weights: Any, repeats: int, log: TextIO | None) -> Row:
+    """One row: ``name`` on ``work`` at the thread ``setting``."""
+    if log:
+        print(f"{key} {name} threads={_label(setting)} ...", file=log, flush=True)
+    if system is not None:
+        system.n_threads = setting
+    row = measure(work, name, system, X, y, weights, repeats)
+    row["threads"] = _label(setting)
+    if log:
+        print(f"{key} {name}: {row['seconds']:.4f} s", file=log, flush=True)
+    return row
 
 
 def loss_disagreements(results: Sequence[Row]) -> list[str]:
@@ -243,6 +261,9 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
     labels = [("system", "system"), ("version", "version")]
     if len(report["threads"]) > 1:
         labels.append(("threads", "threads"))
+    if report.get("neighbours"):
+        labels.append(("neighbour", "neighbour"))
+        lines += report["neighbours"]
     for key, work in WORKLOADS.items():
         rows = [r for r in report["results"] if r["workload"] == key]
         if not rows:
@@ -279,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timed runs per measurement, median reported (3; W4: min of 5)")
     parser.add_argument("--quick", action="store_true",
                         help="shrink every workload (smoke test)")
+    parser.add_argument("--busy-neighbour", action="store_true",
+                        help="also time each workload beside a busy neighbour (another "
+                        "process keeping one core busy meanwhile)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--json-out", metavar="FILE", default=None,
                         help="also write the JSON report to FILE")
@@ -286,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = run_comparison(split_names(args.workloads), split_names(args.systems),
                                 thread_settings(args.threads), args.repeats, args.quick,
-                                log=sys.stderr)
+                                log=sys.stderr, busy=args.busy_neighbour)
     except ValueError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -55,9 +55,11 @@ class Sequential:
     loss : Loss or str, optional
         The loss; can also be given (or changed) in ``fit``.
     n_threads : int, optional
-        BLAS threads for ``fit`` and ``predict``, set for the span of each call (see
-        README "Threads"); None leaves the BLAS default. One-row predictions never use
-        BLAS threads; the element-wise kernels are single-threaded.
+        The most threads ``fit`` and ``predict`` use, set for the span of each call (see
+        README "Threads"): BLAS's thread count, and the size of the team that shares
+        each training step (``nncore.backends.threads``). None: BLAS's own count (the
+        cores, ``OPENBLAS_NUM_THREADS`` or a threadpoolctl limit). One-row predictions
+        run on the calling thread.
 
     Examples
     --------

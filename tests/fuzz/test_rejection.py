@@ -217,7 +217,7 @@ def _buffers(kw: dict[str, Any]) -> dict[str, np.ndarray]:
             out.update({f"{key}.w": x.w, f"{key}.g": x.g})
         elif isinstance(x, TrainPlan):
             out.update({f"{key}.{a}": getattr(x, a)
-                        for a in ("work", "labels", "acc", "s1", "s2", "counters")})
+                        for a in ("work", "labels", "s1", "s2", "counters")})
             out.update({f"{key}.net.w": x.net.w, f"{key}.net.g": x.net.g})
     return out
 

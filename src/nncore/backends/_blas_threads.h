@@ -39,6 +39,8 @@ static struct {
     char symbol[64];
 } nn_bt_libs[NN_BT_MAX];
 static int nn_bt_count = 0, nn_bt_active = 0;
+static int nn_bt_team = 0;              /* team calls active (see nn_bt_team_enter) */
+static int nn_bt_outside[NN_BT_MAX];    /* the counts outside them */
 static pthread_mutex_t nn_bt_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Resolve the OpenBLAS setter/getter of the library at `path` or its dependencies (already
@@ -83,6 +85,7 @@ static int nn_bt_add_path(const char* path)
                 nn_bt_libs[i].cap = nn_bt_libs[i].saved > 0 ? nn_bt_libs[i].saved : 1;
                 /* published last, under the mutex the scopes read it with */
                 pthread_mutex_lock(&nn_bt_mutex);
+                nn_bt_outside[i] = nn_bt_libs[i].saved;
                 nn_bt_count = i + 1;
                 pthread_mutex_unlock(&nn_bt_mutex);
                 dlclose(h); /* NOLOAD took a reference; the library stays loaded */
@@ -103,6 +106,25 @@ static int nn_bt_add_symbol(void* fn)
     return nn_bt_add_path(info.dli_fname);
 }
 
+/* Training teams (_team.h, _train.pxi) run BLAS at one thread: while any team call is
+ * active (nn_bt_team > 0) every library is held at 1, and what the scopes ask for is kept in
+ * nn_bt_outside[] instead, set back when the last team call ends. So a team's GEMMs never
+ * run more threads than the team, whatever scope another Python thread opens meanwhile,
+ * and nn_bt_budget() gives every call the same count (the one outside the teams). */
+/* Set library i to `want` threads, or record it for after the teams. Under the mutex. */
+static void nn_bt_apply(int i, int want)
+{
+    if (nn_bt_team > 0) {
+        nn_bt_outside[i] = want;
+        want = 1;
+    }
+    if (nn_bt_libs[i].get() != want)
+        nn_bt_libs[i].set(want);
+}
+
+/* The count library i has, or would have without the team calls. Under the mutex. */
+static int nn_bt_now(int i) { return nn_bt_team > 0 ? nn_bt_outside[i] : nn_bt_libs[i].get(); }
+
 /* Enter a scope of n threads in every resolved library (n >= 1), at most the library's
  * count when it was resolved: OpenBLAS sizes its buffers for the threads it starts with,
  * and raising the count above that crashed SciPy 1.15's OpenBLAS (0.3.28) in sgemm. */
@@ -110,12 +132,9 @@ static void nn_bt_enter(int n)
 {
     pthread_mutex_lock(&nn_bt_mutex);
     for (int i = 0; i < nn_bt_count; i++) {
-        int now = nn_bt_libs[i].get();
-        int want = n < nn_bt_libs[i].cap ? n : nn_bt_libs[i].cap;
         if (nn_bt_active == 0)
-            nn_bt_libs[i].saved = now;
-        if (now != want)
-            nn_bt_libs[i].set(want);
+            nn_bt_libs[i].saved = nn_bt_now(i);
+        nn_bt_apply(i, n < nn_bt_libs[i].cap ? n : nn_bt_libs[i].cap);
     }
     nn_bt_active++;
     pthread_mutex_unlock(&nn_bt_mutex);
@@ -127,9 +146,43 @@ static void nn_bt_exit(void)
     pthread_mutex_lock(&nn_bt_mutex);
     if (nn_bt_active > 0 && --nn_bt_active == 0)
         for (int i = 0; i < nn_bt_count; i++)
-            if (nn_bt_libs[i].get() != nn_bt_libs[i].saved)
-                nn_bt_libs[i].set(nn_bt_libs[i].saved);
+            nn_bt_apply(i, nn_bt_libs[i].saved);
     pthread_mutex_unlock(&nn_bt_mutex);
+}
+
+/* A team call starts / ends (see above). */
+static void nn_bt_team_enter(void)
+{
+    pthread_mutex_lock(&nn_bt_mutex);
+    if (nn_bt_team++ == 0)
+        for (int i = 0; i < nn_bt_count; i++) {
+            nn_bt_outside[i] = nn_bt_libs[i].get();
+            if (nn_bt_outside[i] != 1)
+                nn_bt_libs[i].set(1);
+        }
+    pthread_mutex_unlock(&nn_bt_mutex);
+}
+
+static void nn_bt_team_exit(void)
+{
+    pthread_mutex_lock(&nn_bt_mutex);
+    if (nn_bt_team > 0 && --nn_bt_team == 0)
+        for (int i = 0; i < nn_bt_count; i++)
+            if (nn_bt_libs[i].get() != nn_bt_outside[i])
+                nn_bt_libs[i].set(nn_bt_outside[i]);
+    pthread_mutex_unlock(&nn_bt_mutex);
+}
+
+/* The thread count the kernels' BLAS (library 0) has outside the team calls: the budget
+ * of a training call. 0 if no library was resolved. */
+static int nn_bt_budget(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&nn_bt_mutex);
+    if (nn_bt_count > 0)
+        n = nn_bt_now(0);
+    pthread_mutex_unlock(&nn_bt_mutex);
+    return n;
 }
 
 static int nn_bt_get(int i) { return nn_bt_libs[i].get(); }

@@ -172,17 +172,18 @@ cdef void _bias_act(const floating* Z, const floating* b, floating* out, Py_ssiz
 
 
 cdef inline void _act_backward(const floating* dY, const floating* Y, floating* dZ,
-                               double* acc, Py_ssize_t n, Py_ssize_t d, int act,
-                               floating slope) noexcept nogil:
+                               double* acc, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                               int act, floating slope) noexcept nogil:
     """dZ = act' * dY from the output Y (dZ may be dY); acc (if not NULL) = column sums.
+    n rows of d values, ld apart (ld = d: contiguous; more: d columns of a wider matrix).
 
     The column sums are taken row by row while the row of dZ is still in L1; the loops are
     _update_body.h's, at the CPU's instruction-set level (_vmath.h).
     """
     if floating is float:
-        nn_vm_act_backward_f32(dY, Y, dZ, acc, n, d, act, slope)
+        nn_vm_act_backward_f32(dY, Y, dZ, acc, n, d, ld, act, slope)
     else:
-        nn_vm_act_backward_f64(dY, Y, dZ, acc, n, d, act, slope)
+        nn_vm_act_backward_f64(dY, Y, dZ, acc, n, d, ld, act, slope)
 
 
 cdef inline void _col_sum(const floating* X, double* acc, Py_ssize_t n,

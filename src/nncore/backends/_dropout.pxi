@@ -11,9 +11,9 @@ cdef extern from "_vmath.h" nogil:
     uint64_t NN_GOLDEN
     uint64_t nn_mix64(uint64_t z)
     void nn_vm_drop_f32(float* A, Py_ssize_t rows, Py_ssize_t width, Py_ssize_t row0,
-                        uint64_t base, uint64_t thr)
+                        Py_ssize_t lo, Py_ssize_t hi, uint64_t base, uint64_t thr)
     void nn_vm_drop_f64(double* A, Py_ssize_t rows, Py_ssize_t width, Py_ssize_t row0,
-                        uint64_t base, uint64_t thr)
+                        Py_ssize_t lo, Py_ssize_t hi, uint64_t base, uint64_t thr)
 
 
 cdef inline uint64_t _drop_base(uint64_t key, int64_t step, Py_ssize_t layer) noexcept nogil:
@@ -22,11 +22,13 @@ cdef inline uint64_t _drop_base(uint64_t key, int64_t step, Py_ssize_t layer) no
                     + <uint64_t>layer * NN_GOLDEN)
 
 
-cdef inline void _drop_rows(floating* A, Py_ssize_t rows, Py_ssize_t width, Py_ssize_t row0,
-                            uint64_t base, uint64_t thr) noexcept nogil:
-    """A[r, j] = 0 where element (row0 + r, j) is dropped (dropout.keep_mask): a select,
-    so a dropped inf or NaN becomes 0 as in NumPy's ``where``."""
+cdef inline void _drop_cols(floating* A, Py_ssize_t rows, Py_ssize_t width, Py_ssize_t row0,
+                            Py_ssize_t lo, Py_ssize_t hi, uint64_t base,
+                            uint64_t thr) noexcept nogil:
+    """A[r, j] = 0 for j in [lo, hi) where element (row0 + r, j) is dropped
+    (dropout.keep_mask; A's rows are ``width`` apart): a select, so a dropped inf or NaN
+    becomes 0 as in NumPy's ``where``."""
     if floating is float:
-        nn_vm_drop_f32(A, rows, width, row0, base, thr)
+        nn_vm_drop_f32(A, rows, width, row0, lo, hi, base, thr)
     else:
-        nn_vm_drop_f64(A, rows, width, row0, base, thr)
+        nn_vm_drop_f64(A, rows, width, row0, lo, hi, base, thr)

@@ -39,20 +39,22 @@ def mlp_forward(X: np.ndarray, w: np.ndarray, sizes: np.ndarray, acts: np.ndarra
 def train_epoch(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.ndarray,
                 batch: int, sizes: np.ndarray, acts: np.ndarray, slopes: np.ndarray,
                 w_off: np.ndarray, b_off: np.ndarray, work_off: np.ndarray, w: np.ndarray,
-                g: np.ndarray, work: np.ndarray, label_work: np.ndarray, acc: np.ndarray,
+                g: np.ndarray, work: np.ndarray, label_work: np.ndarray,
                 loss_kind: int, opt_kind: int, hyper: dict[str, float], s1: np.ndarray,
                 s2: np.ndarray, counters: np.ndarray, fused_sgd: bool, weights: np.ndarray,
                 rw: np.ndarray, sp_data: np.ndarray, sp_indices: np.ndarray,
                 sp_indptr: np.ndarray, sp_mode: int, drop_thr: np.ndarray,
-                drop_scale: np.ndarray, drop_key: int) -> float: ...
+                drop_scale: np.ndarray, drop_key: int, n_threads: int) -> float: ...
 def loss_gradient(X: np.ndarray, T: np.ndarray, labels: np.ndarray, order: np.ndarray,
                   batch: int, sizes: np.ndarray, acts: np.ndarray, slopes: np.ndarray,
                   w_off: np.ndarray, b_off: np.ndarray, work_off: np.ndarray, w: np.ndarray,
-                  g: np.ndarray, work: np.ndarray, label_work: np.ndarray, acc: np.ndarray,
+                  g: np.ndarray, work: np.ndarray, label_work: np.ndarray,
                   loss_kind: int, weights: np.ndarray, rw: np.ndarray, sp_data: np.ndarray,
                   sp_indices: np.ndarray, sp_indptr: np.ndarray, sp_mode: int,
                   drop_thr: np.ndarray, drop_scale: np.ndarray, drop_key: int,
-                  drop_step: int) -> float: ...
+                  drop_step: int, n_threads: int) -> float: ...
+def blas_threads() -> int: ...
+def set_team_spin(ns: int) -> int: ...
 
 # Serving (_rows.pxi): the BLAS thread scope and the one-row forward pass.
 # (Extension types: no subclass may add to their C layout, hence disjoint_base.)

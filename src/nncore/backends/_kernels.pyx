@@ -10,10 +10,12 @@
 # * _rows.pxi (included last): serving: the one-row forward pass (RowNet, over the
 #   one-row products of _gemv_body.h) and the BLAS thread scope (BlasThreads,
 #   _blas_threads.h).
-# * _plans.pxi (included at the end): the whole-network entry points over a plan's
-#   layout: ``mlp_forward`` (all layers of a prediction), ``train_epoch`` (a whole epoch
-#   of mini-batch steps in one nogil call) and ``loss_gradient``, which share one
-#   backpropagation (``_batch_gradient``: gather, forward, loss, backward).
+# * _plans.pxi (included at the end): the whole-network kernels over a plan's layout:
+#   ``mlp_forward`` (all layers of a prediction) and the one backpropagation
+#   (``_batch_gradient``: gather, forward, loss, backward) that each thread of a team
+#   (_team.h) runs on its share of a batch.
+# * _train.pxi (after it): ``train_epoch`` (a whole epoch of mini-batch steps in one
+#   nogil call) and ``loss_gradient``, each run by a team of n_threads threads.
 # * _dropout.pxi (included before _plans.pxi): the dropout mask of the training kernels,
 #   a counter-based hash (nncore/backends/dropout.py), its loop in _dropout_body.h.
 #
@@ -90,9 +92,11 @@ cdef extern from "_vmath.h" nogil:
         NN_ACT_TANH
         NN_ACT_SOFTMAX
     void nn_vm_act_backward_f32(const float* dY, const float* Y, float* dZ, double* acc,
-                                Py_ssize_t n, Py_ssize_t d, int act, float slope)
+                                Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld, int act,
+                                float slope)
     void nn_vm_act_backward_f64(const double* dY, const double* Y, double* dZ, double* acc,
-                                Py_ssize_t n, Py_ssize_t d, int act, double slope)
+                                Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld, int act,
+                                double slope)
     void nn_vm_col_sum_f32(const float* X, double* acc, Py_ssize_t n, Py_ssize_t d)
     void nn_vm_col_sum_f64(const double* X, double* acc, Py_ssize_t n, Py_ssize_t d)
     void nn_vm_sgd_f32(float* w, const float* g, float* v, Py_ssize_t n, float lr, float mu,
@@ -254,7 +258,7 @@ def act_backward(const floating[:, ::1] dY, const floating[:, ::1] Y, int act,
         acc = _double_scratch(d)
     with nogil:
         if n > 0:
-            _act_backward(&dY[0, 0], &Y[0, 0], &dZ[0, 0], acc, n, d, act,
+            _act_backward(&dY[0, 0], &Y[0, 0], &dZ[0, 0], acc, n, d, d, act,
                           <floating>negative_slope)
         if with_db:
             for j in range(d):
@@ -354,4 +358,5 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
 include "_sparse.pxi"
 include "_dropout.pxi"
 include "_plans.pxi"
+include "_train.pxi"
 include "_rows.pxi"

@@ -1,6 +1,7 @@
-# The whole-network kernels of _kernels.pyx (included there, textually): prediction,
-# the training epoch and the batch gradient, over the layout a plan computed
-# (nncore.backends.plan). One backpropagation, _batch_gradient, serves both.
+# The whole-network kernels of _kernels.pyx (included there, textually), over the layout a
+# plan computed (nncore.backends.plan): prediction (mlp_forward) and the one
+# backpropagation (_batch_gradient) that the training epoch and the batch gradient of
+# _train.pxi share, run by each thread of a team (_team.h) on its share of a batch.
 
 # ================================================================= plans
 # The layout comes from the plan (nncore.backends.plan): offsets, never re-derived here.
@@ -60,7 +61,7 @@ def mlp_forward(const floating[:, ::1] X, floating[::1] w, const int64_t[::1] si
             for i in range(L):
                 dst = &out[r0, 0] if i == L - 1 else &work[0] + (i % 2) * half
                 if csr and i == 0:
-                    _csr_product(dst, &sp, NULL, r0, m, &w[w_off[0]], sizes[1])
+                    _csr_product(dst, &sp, NULL, r0, m, &w[w_off[0]], sizes[1], 0, sizes[1])
                 else:
                     _gemm(False, False, <int>m, <int>sizes[i + 1], <int>sizes[i], 1, src,
                           <int>sizes[i], &w[w_off[i]], <int>sizes[i + 1], 0, dst,
@@ -92,248 +93,246 @@ cdef inline double _drop_scale(const Net* net, Py_ssize_t i) noexcept nogil:
     return net.drop_scale[i - 1] if net.drop_thr != NULL and i > 0 else 1.0
 
 
+cdef extern from "_team.h" nogil:
+    ctypedef struct nn_team:
+        int n
+    ctypedef void (*nn_team_fn)(void* arg, int tid) noexcept nogil
+    nn_team* nn_team_acquire(int n)
+    void nn_team_run(nn_team* t, nn_team_fn fn, void* arg)
+    void nn_team_release(nn_team* t)
+    void nn_team_barrier(nn_team* t)
+    void nn_team_split(Py_ssize_t n, int parts, int tid, Py_ssize_t align, Py_ssize_t* lo,
+                       Py_ssize_t* hi)
+    long long nn_team_spin_ns
+
+
+def set_team_spin(long long ns):
+    """How long (ns) a training thread waiting at a barrier spins before it sleeps.
+    Returns the previous value. For benchmarks (bench/threads.py)."""
+    global nn_team_spin_ns
+    old, nn_team_spin_ns = nn_team_spin_ns, max(ns, 0)
+    return old
+
+
+cdef enum:
+    # A weight matrix's rows are split between the threads in runs of this many (so
+    # that two threads rarely write one cache line).
+    SPLIT_ALIGN = 8
+
+
+cdef inline void _weight_rows(const Net* net, Py_ssize_t i, const nn_team* team, int tid,
+                              Py_ssize_t* c0, Py_ssize_t* c1, Py_ssize_t* o0,
+                              Py_ssize_t* o1) noexcept nogil:
+    """Thread tid's share of layer i: rows [c0, c1) of W_i (n_in x n_out), columns
+    [o0, o1) of its output (and entries of b_i). It computes those columns in the forward
+    pass, those rows of dX (columns of D_{i-1}) and of the weight gradient in the backward
+    pass, the bias gradient of its columns, and updates its rows and entries."""
+    nn_team_split(net.sizes[i], team.n, tid, SPLIT_ALIGN, c0, c1)
+    nn_team_split(net.sizes[i + 1], team.n, tid, SPLIT_ALIGN, o0, o1)
+
+
+cdef inline bint _by_rows(const Net* net, Py_ssize_t i) noexcept nogil:
+    """Layer i's activation (and its backward) runs on whole rows: the last layer (the loss
+    needs whole rows anyway) and softmax layers; the others run on a thread's columns."""
+    return i == net.L - 1 or net.acts[i] == ACT_SOFTMAX
+
+
+cdef inline void _bias_act_cols(floating* A, const floating* b, Py_ssize_t rows,
+                                Py_ssize_t width, Py_ssize_t lo, Py_ssize_t hi, int act,
+                                floating slope) noexcept nogil:
+    """Columns [lo, hi) of A (rows of ``width``) = act(A + b) (element-wise activations)."""
+    cdef Py_ssize_t r
+    if hi <= lo:
+        return
+    if hi - lo == width:  # all columns (one thread): one call
+        _bias_act(A, b, A, rows, width, act, slope)
+        return
+    for r in range(rows):
+        _bias_act(A + r * width + lo, b + lo, A + r * width + lo, 1, hi - lo, act, slope)
+
+
+cdef inline void _apply_bias(floating* bp, const double* sums, Py_ssize_t stride,
+                             int parts, Py_ssize_t lo, Py_ssize_t hi, bint fused_sgd,
+                             double lr, bint accumulate) noexcept nogil:
+    """Entries [lo, hi) of a bias (fused_sgd) or its gradient from column sums: the sum
+    over ``parts`` threads' partial sums (``stride`` apart), in thread order."""
+    cdef Py_ssize_t j
+    cdef int u
+    cdef double s
+    for j in range(lo, hi):
+        s = 0
+        for u in range(parts):
+            s += sums[u * stride + j]
+        if fused_sgd:
+            bp[j] = <floating>(bp[j] - lr * s)
+        elif accumulate:
+            bp[j] = <floating>(bp[j] + s)
+        else:
+            bp[j] = <floating>s
+
+
 cdef double _batch_gradient(const Net* net, const floating* X, const floating* T,
                             const int64_t* labels, const int64_t* idx, Py_ssize_t rows,
                             int loss_kind, double scale, floating* w, floating* g,
                             bint accumulate, floating* work, int64_t* label_work,
-                            double* acc, bint fused_sgd, double lr,
+                            double* accs, Py_ssize_t acc_stride, bint fused_sgd, double lr,
                             double wd, const double* weights, double wfactor,
-                            double* rw, const Sparse* sp) noexcept nogil:
-    """One batch, the backpropagation shared by train_epoch and loss_gradient.
+                            double* rw, const Sparse* sp, nn_team* team,
+                            int tid) noexcept nogil:
+    """One batch, the backpropagation shared by train_epoch and loss_gradient; thread
+    ``tid`` of ``team`` does its share, every thread of the team calls it.
 
     Gathers rows idx of X and T (or labels), runs the forward pass, the loss with its
     gradient times ``scale`` into D_{L-1}, and the backward pass (D_i turned into dZ_i in
-    place). With ``weights`` (else NULL), row r's loss and gradient are multiplied by
+    place). The threads split each product by its output's columns, so that each packs
+    only its part of W_i (_weight_rows): the forward product and activation of a layer by
+    output columns, dX by its columns (the rows of W_i) together with the weight gradient
+    (or fused update) of those rows, and the activation backward of the layer below on the
+    same columns, whose sums give that layer's bias gradient; the gather, the loss, and
+    the activations of _by_rows layers by rows of the batch [r0, r1), their bias gradient
+    summed from each thread's partial column sums in thread order. The team meets after
+    the gather, after each layer forward, and after each activation backward (accs:
+    ``acc_stride`` doubles per thread, two halves taken by layer parity, so a thread may
+    fill one while another still reads the other). A thread reads and updates only its
+    own rows of W_i after the forward pass; the caller meets the team before the next
+    batch. With one thread this is the sequential step, operation for operation.
+
+    With ``weights`` (else NULL), row r's loss and gradient are multiplied by
     rw[r] = weights[idx[r]] * wfactor (rw: scratch of ``rows``), inside the loss kernels.
     X is read through ``sp`` unless its mode is SP_DENSE: rows gathered from the CSR into
     Xb (SP_GATHER), or layer 0's product and weight gradient taken on the CSR itself
     (SP_PRODUCT; Xb unused). The parameter gradient goes into g (added to it when
-    ``accumulate``); with
-    ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the dW GEMM instead (and
-    b -= lr db), and g is not written. With net.drop_thr, the layers' outputs are dropped
-    by the mask of (net.drop_key, net.drop_step, layer, net.drop_row0 + r, column), and the
-    gradient is the masked network's. Returns the loss summed over the batch (unscaled).
+    ``accumulate``); with ``fused_sgd`` BLAS applies W = (1 - lr wd) W - lr A^T dZ in the
+    dW GEMM instead (and b -= lr db), and g is not written. With net.drop_thr, the layers'
+    outputs are dropped by the mask of (net.drop_key, net.drop_step, layer,
+    net.drop_row0 + r, column), and the gradient is the masked network's. Returns this
+    thread's share of the loss summed over the batch (unscaled).
     """
     cdef Py_ssize_t L = net.L, d0 = net.sizes[0], k = net.sizes[L], r, i, j, n_in, n_out
+    cdef Py_ssize_t r0, r1, own, c0, c1, o0, o1
     cdef floating* Xb = work + net.work_off[0]
     cdef floating* Tb = work + net.work_off[1]
     cdef floating* A
     cdef floating* D
     cdef floating* Wp
-    cdef floating* bp
     cdef const floating* below
+    cdef double* acc
     cdef double part, s_in
     cdef floating beta = 1 if accumulate else 0
     cdef bint product = sp.mode == SP_PRODUCT
+    cdef Py_ssize_t half = acc_stride // 2
+    cdef int parts = team.n
+    nn_team_split(rows, team.n, tid, 1, &r0, &r1)
+    own = r1 - r0
     if sp.mode == SP_DENSE:
-        _gather(Xb, X, idx, rows, d0)
+        _gather(Xb + r0 * d0, X, idx + r0, own, d0)
     elif sp.mode == SP_GATHER:
-        _csr_gather(Xb, sp, idx, 0, rows, d0)
+        _csr_gather(Xb + r0 * d0, sp, idx + r0, 0, own, d0)
     if weights != NULL:
-        for r in range(rows):
+        for r in range(r0, r1):
             rw[r] = weights[idx[r]] * wfactor
     if loss_kind == LOSS_XENT:
-        for r in range(rows):
+        for r in range(r0, r1):
             label_work[r] = labels[idx[r]]
     else:
-        _gather(Tb, T, idx, rows, k)
+        _gather(Tb + r0 * k, T, idx + r0, own, k)
+    if not product:
+        nn_team_barrier(team)  # every row of Xb gathered
     # forward. Dropout: a layer's dropped outputs are zeroed in A_i itself, and its
     # 1 / (1 - rate) goes into the alpha of every GEMM that reads A_i (or writes its
     # gradient), so A_i keeps the exact activations that act_backward needs.
     below = Xb
     for i in range(L):
         n_in, n_out = net.sizes[i], net.sizes[i + 1]
+        _weight_rows(net, i, team, tid, &c0, &c1, &o0, &o1)
         A = work + net.work_off[2 + 2 * i]
         if product and i == 0:
-            _csr_product(A, sp, idx, 0, rows, w + net.w_off[0], n_out)
+            _csr_product(A, sp, idx, 0, rows, w + net.w_off[0], n_out, o0, o1)
         else:
-            _gemm(False, False, <int>rows, <int>n_out, <int>n_in, <floating>_drop_scale(net, i),
-                  below, <int>n_in, w + net.w_off[i], <int>n_out, 0, A, <int>n_out)
-        _bias_act(A, w + net.b_off[i], A, rows, n_out, net.acts[i], <floating>net.slopes[i])
-        if net.drop_thr != NULL and net.drop_thr[i] != 0:
-            _drop_rows(A, rows, n_out, net.drop_row0,
-                       _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
+            _gemm(False, False, <int>rows, <int>(o1 - o0), <int>n_in,
+                  <floating>_drop_scale(net, i), below, <int>n_in, w + net.w_off[i] + o0,
+                  <int>n_out, 0, A + o0, <int>n_out)
+        if _by_rows(net, i):
+            nn_team_barrier(team)  # the whole rows of Z_i
+            _bias_act(A + r0 * n_out, w + net.b_off[i], A + r0 * n_out, own, n_out,
+                      net.acts[i], <floating>net.slopes[i])
+            if net.drop_thr != NULL and net.drop_thr[i] != 0:
+                _drop_cols(A + r0 * n_out, own, n_out, net.drop_row0 + r0, 0, n_out,
+                           _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
+            if i < L - 1:
+                nn_team_barrier(team)
+        else:
+            _bias_act_cols(A, w + net.b_off[i], rows, n_out, o0, o1, net.acts[i],
+                           <floating>net.slopes[i])
+            if net.drop_thr != NULL and net.drop_thr[i] != 0:
+                _drop_cols(A, rows, n_out, net.drop_row0, o0, o1,
+                           _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
+            nn_team_barrier(team)  # A_i whole for the layer above
         below = A
-    # loss and its gradient into D_{L-1}
-    A = work + net.work_off[2 * L]
-    D = work + net.work_off[2 * L + 1]
-    part = _loss(loss_kind, A, Tb, label_work, D, rows, k, scale,
-                 rw if weights != NULL else NULL)
-    # backward, last layer first
+    # loss and its gradient into D_{L-1}, by rows; the last layer's activation backward on
+    # the same rows, its column sums per thread
+    A = work + net.work_off[2 * L] + r0 * k
+    D = work + net.work_off[2 * L + 1] + r0 * k
+    part = _loss(loss_kind, A, Tb + r0 * k, label_work + r0, D, own, k, scale,
+                 rw + r0 if weights != NULL else NULL)
+    _act_backward(D, A, D, accs + tid * acc_stride + ((L - 1) % 2) * half, own, k, k,
+                  net.acts[L - 1], <floating>net.slopes[L - 1])
+    nn_team_barrier(team)  # dZ_{L-1} whole
+    # backward, last layer first; dZ_i is whole here
     for i in range(L - 1, -1, -1):
         n_in, n_out = net.sizes[i], net.sizes[i + 1]
-        A = work + net.work_off[2 + 2 * i]
+        _weight_rows(net, i, team, tid, &c0, &c1, &o0, &o1)
         D = work + net.work_off[3 + 2 * i]
-        below = Xb if i == 0 else work + net.work_off[2 * i]  # A_{i-1}
         Wp = w + net.w_off[i]
         s_in = _drop_scale(net, i)  # 1 / (1 - rate) of the layer below (1: none)
-        if (net.drop_thr != NULL and net.drop_thr[i] != 0 and net.acts[i] != ACT_RELU
-                and net.acts[i] != ACT_SIGMOID):  # the mask again (dropout.MASKED_BY_OUTPUT)
-            _drop_rows(D, rows, n_out, net.drop_row0,
-                       _drop_base(net.drop_key, net.drop_step, i), net.drop_thr[i])
-        _act_backward(D, A, D, acc, rows, n_out, net.acts[i], <floating>net.slopes[i])
-        if i > 0:  # dX = dZ W^T into D_{i-1}, with W before its update
-            _gemm(False, True, <int>rows, <int>n_in, <int>n_out, <floating>s_in, D,
-                  <int>n_out, Wp, <int>n_out, 0, work + net.work_off[1 + 2 * i], <int>n_in)
+        if _by_rows(net, i):  # the bias gradient from the threads' partial sums
+            _apply_bias((w if fused_sgd else g) + net.b_off[i],
+                        accs + (i % 2) * half, acc_stride, parts, o0, o1, fused_sgd, lr,
+                        accumulate)
+        if i > 0:  # columns [c0, c1) of dX = dZ W^T into D_{i-1}, W_i rows before update
+            _gemm(False, True, <int>rows, <int>(c1 - c0), <int>n_out, <floating>s_in, D,
+                  <int>n_out, Wp + c0 * n_out, <int>n_out, 0,
+                  work + net.work_off[1 + 2 * i] + c0, <int>n_in)
+        # rows [c0, c1) of W_i: their gradient over all rows of the batch
+        below = Xb if i == 0 else work + net.work_off[2 * i]  # A_{i-1}
         if product and i == 0:  # only the rows of W_0 (or dW_0) the batch's columns hit
             if fused_sgd:
                 if wd != 0:
-                    for j in range(n_in * n_out):
+                    for j in range(c0 * n_out, c1 * n_out):
                         Wp[j] = <floating>(Wp[j] * (1 - lr * wd))
-                _csr_weight_grad(Wp, sp, idx, rows, D, n_out, <floating>(-lr))
+                _csr_weight_grad(Wp, sp, idx, rows, D, n_out, <floating>(-lr), c0, c1)
             else:
                 if not accumulate:
-                    memset(g + net.w_off[0], 0, n_in * n_out * sizeof(floating))
-                _csr_weight_grad(g + net.w_off[0], sp, idx, rows, D, n_out, 1)
-        if fused_sgd:
-            if not (product and i == 0):
-                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>(-lr * s_in),
-                      below, <int>n_in, D, <int>n_out, <floating>(1 - lr * wd), Wp,
-                      <int>n_out)
-            bp = w + net.b_off[i]
-            for j in range(n_out):
-                bp[j] = <floating>(bp[j] - lr * acc[j])
+                    memset(g + net.w_off[0] + c0 * n_out, 0,
+                           (c1 - c0) * n_out * sizeof(floating))
+                _csr_weight_grad(g + net.w_off[0], sp, idx, rows, D, n_out, 1, c0, c1)
+        elif fused_sgd:
+            _gemm(True, False, <int>(c1 - c0), <int>n_out, <int>rows,
+                  <floating>(-lr * s_in), below + c0, <int>n_in, D, <int>n_out,
+                  <floating>(1 - lr * wd), Wp + c0 * n_out, <int>n_out)
         else:
-            if not (product and i == 0):
-                _gemm(True, False, <int>n_in, <int>n_out, <int>rows, <floating>s_in, below,
-                      <int>n_in, D, <int>n_out, beta, g + net.w_off[i], <int>n_out)
-            bp = g + net.b_off[i]
-            if accumulate:
-                for j in range(n_out):
-                    bp[j] = <floating>(bp[j] + acc[j])
-            else:
-                for j in range(n_out):
-                    bp[j] = <floating>acc[j]
+            _gemm(True, False, <int>(c1 - c0), <int>n_out, <int>rows, <floating>s_in,
+                  below + c0, <int>n_in, D, <int>n_out, beta, g + net.w_off[i] + c0 * n_out,
+                  <int>n_out)
+        if i == 0:
+            break
+        # the layer below: its activation backward (dZ_{i-1} from dX and A_{i-1})
+        A = work + net.work_off[2 * i]
+        D = work + net.work_off[1 + 2 * i]
+        acc = accs + tid * acc_stride + ((i - 1) % 2) * half
+        if _by_rows(net, i - 1):  # softmax: whole rows, partial sums
+            nn_team_barrier(team)
+            _act_backward(D + r0 * n_in, A + r0 * n_in, D + r0 * n_in, acc, own, n_in,
+                          n_in, net.acts[i - 1], <floating>net.slopes[i - 1])
+        else:  # this thread's columns [c0, c1) of it, their whole sums
+            if net.drop_thr != NULL and net.drop_thr[i - 1] != 0 and (
+                    net.acts[i - 1] != ACT_RELU and net.acts[i - 1] != ACT_SIGMOID):
+                _drop_cols(D, rows, n_in, net.drop_row0, c0, c1,  # dropout.MASKED_BY_OUTPUT
+                           _drop_base(net.drop_key, net.drop_step, i - 1), net.drop_thr[i - 1])
+            if c1 > c0:
+                _act_backward(D + c0, A + c0, D + c0, acc + c0, rows, c1 - c0, n_in,
+                              net.acts[i - 1], <floating>net.slopes[i - 1])
+            _apply_bias((w if fused_sgd else g) + net.b_off[i - 1], acc, 0, 1, c0, c1,
+                        fused_sgd, lr, accumulate)
+        nn_team_barrier(team)  # dZ_{i-1} whole
     return part
-
-
-def train_epoch(const floating[:, ::1] X, const floating[:, ::1] T,
-                const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
-                const int64_t[::1] sizes, const int32_t[::1] acts, const double[::1] slopes,
-                const int64_t[::1] w_off, const int64_t[::1] b_off,
-                const int64_t[::1] work_off, floating[::1] w, floating[::1] g,
-                floating[::1] work, int64_t[::1] label_work, double[::1] acc, int loss_kind,
-                int opt_kind, Hyper hyper, floating[::1] s1, floating[::1] s2,
-                int64_t[::1] counters, bint fused_sgd, const double[::1] weights,
-                double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
-                const int64_t[::1] sp_indptr, int sp_mode, const uint64_t[::1] drop_thr,
-                const double[::1] drop_scale, uint64_t drop_key):
-    """One epoch of mini-batch gradient descent over X[order] in a single nogil call.
-
-    X (n, d0) IN; T (n, k) IN float targets (mse, bce, poisson) or labels (n,) IN
-    (softmax_xent);
-    order IN: the sample order, batches of ``batch`` rows (the last may be shorter).
-    w INOUT, g OUT (not written when ``fused_sgd``), s1/s2 INOUT optimizer state,
-    counters INOUT: [0] optimizer step t, [1] steps done in this call, [2] the dropout
-    step (drop_thr: a threshold per layer, or empty: no dropout). weights: one per
-    row of X (empty: unweighted); sp_*: X as CSR (mlp_forward), X then (0, d0); each batch's loss is then sum w_i l_i / sum w_i (a batch
-    whose weights sum to 0 moves nothing but weight decay); rw: scratch of batch. The offsets
-    (w_off, b_off, work_off) and the workspace come from a TrainPlan. Each step is
-    _batch_gradient, then the update (with ``fused_sgd``, plain SGD without momentum,
-    applied inside it). Returns the sum over steps of (mean batch loss x batch rows).
-    Looks for Ctrl-C every SIGNAL_EVERY steps; on KeyboardInterrupt the completed
-    steps stand.
-    """
-    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off, drop_thr, drop_scale,
-                        drop_key)
-    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
-    cdef Py_ssize_t step = 0, p = w.shape[0], n_weights = b_off[0]
-    cdef double total = 0, part, scale, lr_t, eps_t, t
-    cdef double lr = hyper.lr, wd = hyper.weight_decay, b1 = hyper.beta1, b2 = hyper.beta2
-    cdef bint xent = loss_kind == LOSS_XENT, decoupled = hyper.decoupled != 0
-    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
-    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
-    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
-    cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
-    cdef double wsum
-    cdef Py_ssize_t r
-    cdef Sparse sp = _sparse(sp_mode, &sp_data[0] if sp_data.shape[0] else NULL, sp_indices,
-                             sp_indptr)
-    with nogil:
-        while start < n:
-            rows = min(batch, n - start)
-            scale = 1.0 / rows if xent else 1.0 / (rows * k)
-            wsum = 0
-            if Wp != NULL:
-                for r in range(rows):
-                    wsum += Wp[order[start + r]]
-            net.drop_step = counters[2]
-            part = _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind, scale,
-                                   &w[0], &g[0], False, &work[0], &label_work[0], &acc[0],
-                                   fused_sgd, lr, wd, Wp, rows / wsum if wsum > 0 else 0,
-                                   &rw[0], &sp)
-            total += part * scale * rows
-            start += rows
-            # update
-            counters[0] += 1
-            counters[2] += 1
-            if not fused_sgd:
-                if opt_kind == OPT_SGD:
-                    _sgd_split(&w[0], &g[0], &s1[0], p, n_weights, lr, hyper.momentum,
-                               hyper.nesterov != 0, wd)
-                else:
-                    t = <double>counters[0]
-                    lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))
-                    eps_t = hyper.eps * sqrt(1 - pow(b2, t))
-                    _adam_split(&w[0], &g[0], &s1[0], &s2[0], p, n_weights, lr_t, b1, b2,
-                                eps_t, 0 if decoupled else wd, lr * wd if decoupled else 0)
-            step += 1
-            counters[1] = step
-            if step % SIGNAL_EVERY == 0:
-                with gil:
-                    PyErr_CheckSignals()  # raises KeyboardInterrupt after Ctrl-C
-    return total
-
-
-def loss_gradient(const floating[:, ::1] X, const floating[:, ::1] T,
-                  const int64_t[::1] labels, const int64_t[::1] order, Py_ssize_t batch,
-                  const int64_t[::1] sizes, const int32_t[::1] acts,
-                  const double[::1] slopes, const int64_t[::1] w_off,
-                  const int64_t[::1] b_off, const int64_t[::1] work_off, floating[::1] w,
-                  floating[::1] g, floating[::1] work, int64_t[::1] label_work,
-                  double[::1] acc, int loss_kind, const double[::1] weights,
-                  double[::1] rw, const floating[::1] sp_data, const int32_t[::1] sp_indices,
-                  const int64_t[::1] sp_indptr, int sp_mode, const uint64_t[::1] drop_thr,
-                  const double[::1] drop_scale, uint64_t drop_key, int64_t drop_step):
-    """Mean loss over X[order] and its gradient into g (OUT), without an update.
-
-    The rows go through _batch_gradient in runs of ``batch`` (the workspace's rows), each
-    loss gradient scaled by 1 / (all rows [x outputs]), so the runs' parameter gradients
-    add up (GEMM beta = 1 after the first) to the gradient of the mean. With weights (one
-    per row of X; empty: none), of sum w_i l_i / sum w_i over all of order (a zero sum
-    gives a zero loss and gradient). Needs len(order) >= 1. Looks for Ctrl-C every
-    SIGNAL_EVERY runs. With drop_thr (one threshold per layer), of the network masked as
-    step drop_step masks it, row r of the mask being position r of order.
-    """
-    cdef Net net = _net(sizes, acts, slopes, w_off, b_off, work_off, drop_thr, drop_scale,
-                        drop_key)
-    cdef Py_ssize_t n = order.shape[0], k = sizes[acts.shape[0]], start = 0, rows
-    cdef Py_ssize_t runs = 0
-    cdef double total = 0
-    cdef double scale = 1.0 / n if loss_kind == LOSS_XENT else 1.0 / (n * k)
-    cdef const floating* Xp = &X[0, 0] if X.shape[0] * X.shape[1] else NULL
-    cdef const floating* Tp = &T[0, 0] if T.shape[0] * T.shape[1] else NULL
-    cdef const int64_t* Lp = &labels[0] if labels.shape[0] else NULL
-    cdef const double* Wp = &weights[0] if weights.shape[0] else NULL
-    cdef double wsum = 0
-    cdef Py_ssize_t r
-    cdef Sparse sp = _sparse(sp_mode, &sp_data[0] if sp_data.shape[0] else NULL, sp_indices,
-                             sp_indptr)
-    with nogil:
-        if Wp != NULL:
-            for r in range(n):
-                wsum += Wp[order[r]]
-        net.drop_step = drop_step
-        while start < n:
-            rows = min(batch, n - start)
-            net.drop_row0 = start
-            total += _batch_gradient(&net, Xp, Tp, Lp, &order[start], rows, loss_kind,
-                                     scale, &w[0], &g[0], start > 0, &work[0],
-                                     &label_work[0], &acc[0], False, 0, 0, Wp,
-                                     n / wsum if wsum > 0 else 0, &rw[0], &sp)
-            start += rows
-            runs += 1
-            if runs % SIGNAL_EVERY == 0:
-                with gil:
-                    PyErr_CheckSignals()
-    return total * scale

@@ -7,15 +7,7 @@ cimport cython
 from libc.stdlib cimport malloc
 
 
-cdef extern from "_blas_threads.h" nogil:
-    int nn_bt_add_path(const char* path)
-    int nn_bt_add_symbol(void* fn)
-    void nn_bt_enter(int n)
-    void nn_bt_exit()
-    int nn_bt_get(int i)
-    int nn_bt_n()
-    const char* nn_bt_path(int i)
-    const char* nn_bt_symbol(int i)
+# _blas_threads.h is declared in _train.pxi (included before this file).
 
 # The BLAS this module's GEMMs run on: the library scipy.linalg.cython_blas links.
 nn_bt_add_symbol(<void*>sgemm)

@@ -52,39 +52,45 @@ cdef void _csr_gather(floating* dst, const Sparse* sp, const int64_t* idx, Py_ss
 
 
 cdef void _csr_product(floating* A, const Sparse* sp, const int64_t* idx, Py_ssize_t first,
-                       Py_ssize_t rows, const floating* W, Py_ssize_t n_out) noexcept nogil:
-    """A[r] = X[row r] @ W: for each stored value v at column c, A[r] += v W[c] (W row-major
-    (d0, n_out), so each term is a contiguous axpy; cost nnz x n_out, not rows x d0 x n_out)."""
+                       Py_ssize_t rows, const floating* W, Py_ssize_t n_out, Py_ssize_t lo,
+                       Py_ssize_t hi) noexcept nogil:
+    """A[r, lo:hi] = X[row r] @ W[:, lo:hi] (A's rows n_out apart; a thread's columns, or
+    all): for each stored value v at column c, A[r] += v W[c] (W row-major (d0, n_out), so
+    each term is a contiguous axpy; cost nnz x n_out, not rows x d0 x n_out)."""
     cdef const floating* vals = <const floating*>sp.data
     cdef Py_ssize_t r, p, j, i
     cdef floating v
     cdef floating* a
     cdef const floating* wr
-    memset(A, 0, rows * n_out * sizeof(floating))
     for r in range(rows):
         i = _row_of(idx, first, r)
         a = A + r * n_out
+        memset(a + lo, 0, (hi - lo) * sizeof(floating))
         for p in range(sp.indptr[i], sp.indptr[i + 1]):
             v = vals[p]
             wr = W + <Py_ssize_t>sp.indices[p] * n_out
-            for j in range(n_out):
+            for j in range(lo, hi):
                 a[j] += v * wr[j]
 
 
 cdef void _csr_weight_grad(floating* G, const Sparse* sp, const int64_t* idx,
                            Py_ssize_t rows, const floating* D, Py_ssize_t n_out,
-                           floating alpha) noexcept nogil:
-    """G += alpha X[idx]^T D: for each stored value v at (row r, column c),
-    G[c] += alpha v D[r]; only the rows of G that the batch's columns touch."""
+                           floating alpha, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """G += alpha X[idx]^T D, rows [lo, hi) of G only (a thread's share): for each stored
+    value v at (row r, column c in [lo, hi)), G[c] += alpha v D[r]; only the rows of G
+    that the batch's columns touch, each in row order whatever the share."""
     cdef const floating* vals = <const floating*>sp.data
-    cdef Py_ssize_t r, p, j
+    cdef Py_ssize_t r, p, j, c
     cdef floating v
     cdef floating* gr
     cdef const floating* dr
     for r in range(rows):
         dr = D + r * n_out
         for p in range(sp.indptr[idx[r]], sp.indptr[idx[r] + 1]):
+            c = sp.indices[p]
+            if c < lo or c >= hi:
+                continue
             v = alpha * vals[p]
-            gr = G + <Py_ssize_t>sp.indices[p] * n_out
+            gr = G + c * n_out
             for j in range(n_out):
                 gr[j] += v * dr[j]

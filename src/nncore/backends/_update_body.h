@@ -54,12 +54,12 @@
  * time, in row order: the sums are those of a row-by-row loop, bit for bit). */
 #define NN_ACT_ONE(k, STMT)                                                              \
     {                                                                                    \
-        const NN_UT* dy = dY + (i + k) * d;                                              \
-        const NN_UT* y = Y + (i + k) * d;                                                \
+        const NN_UT* dy = dY + (i + k) * ld;                                             \
+        const NN_UT* y = Y + (i + k) * ld;                                               \
         NN_UT v;                                                                         \
         (void)y; /* unused by identity */                                                \
         STMT                                                                             \
-        dZ[(i + k) * d + j] = v;                                                         \
+        dZ[(i + k) * ld + j] = v;                                                        \
         a += (double)v;                                                                  \
     }
 #define NN_ACT_ROWS(STMT)                                                                \
@@ -96,11 +96,12 @@
     } while (0)
 
 /* dZ = act'(.) * dY from the output Y (dZ may be dY); acc (if not NULL) = column sums of
- * dZ, in double. act: an NN_ACT_* code (any other code: softmax). */
+ * dZ, in double. act: an NN_ACT_* code (any other code: softmax). n rows of d values, each
+ * row ld after the last (ld = d: contiguous; more: d columns of a wider matrix). */
 NN_ATTR NN_EXACT_ATTR static void NN_UN(nn_vm_act_backward)(const NN_UT* dY, const NN_UT* Y,
                                                             NN_UT* dZ, double* acc,
-                                                            ptrdiff_t n, ptrdiff_t d, int act,
-                                                            NN_UT slope)
+                                                            ptrdiff_t n, ptrdiff_t d,
+                                                            ptrdiff_t ld, int act, NN_UT slope)
 {
     NN_EXACT_BODY
     const NN_UT one = 1, zero = 0;
@@ -137,9 +138,9 @@ NN_ATTR NN_EXACT_ATTR static void NN_UN(nn_vm_act_backward)(const NN_UT* dY, con
         break;
     default: /* softmax: dz = y (dy - sum_j dy y), the sum sequential in double */
         for (ptrdiff_t i = 0; i < n; i++) {
-            const NN_UT* dy = dY + i * d;
-            const NN_UT* y = Y + i * d;
-            NN_UT* dz = dZ + i * d;
+            const NN_UT* dy = dY + i * ld;
+            const NN_UT* y = Y + i * ld;
+            NN_UT* dz = dZ + i * ld;
             double s = 0;
             for (ptrdiff_t j = 0; j < d; j++)
                 s += dy[j] * y[j];

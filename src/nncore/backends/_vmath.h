@@ -213,7 +213,7 @@ typedef void (*nn_vm_gemm_small64_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                                       double, double*, ptrdiff_t, double*);
 #define NN_VM_UPDATE_TYPES(T, N)                                                        \
     typedef void (*nn_vm_act_backward##N##_fn)(const T*, const T*, T*, double*, ptrdiff_t,  \
-                                               ptrdiff_t, int, T);                         \
+                                               ptrdiff_t, ptrdiff_t, int, T);              \
     typedef void (*nn_vm_col_sum##N##_fn)(const T*, double*, ptrdiff_t, ptrdiff_t);        \
     typedef void (*nn_vm_sgd##N##_fn)(T*, const T*, T*, ptrdiff_t, T, T, int, T);           \
     typedef void (*nn_vm_adam##N##_fn)(T*, const T*, T*, T*, ptrdiff_t, T, T, T, T, T, T, T, \
@@ -221,8 +221,10 @@ typedef void (*nn_vm_gemm_small64_fn)(int, int, ptrdiff_t, ptrdiff_t, ptrdiff_t,
 NN_VM_UPDATE_TYPES(float, 32)
 NN_VM_UPDATE_TYPES(double, 64)
 #undef NN_VM_UPDATE_TYPES
-typedef void (*nn_vm_drop32_fn)(float*, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t, uint64_t);
-typedef void (*nn_vm_drop64_fn)(double*, ptrdiff_t, ptrdiff_t, ptrdiff_t, uint64_t, uint64_t);
+typedef void (*nn_vm_drop32_fn)(float*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                uint64_t, uint64_t);
+typedef void (*nn_vm_drop64_fn)(double*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                uint64_t, uint64_t);
 
 static struct {
     nn_vm_bias_act_fn bias_sigmoid, bias_tanh, bias_softmax;
@@ -398,8 +400,9 @@ static inline void nn_vm_gemm_small_f64(int ta, int tb, ptrdiff_t m, ptrdiff_t n
  * dZ may be dY; acc (may be NULL) gets the column sums of dZ. */
 #define NN_VM_UPDATE_ENTRIES(T, N)                                                          \
     static inline void nn_vm_act_backward_f##N(const T* dY, const T* Y, T* dZ, double* acc, \
-                                               ptrdiff_t n, ptrdiff_t d, int act, T slope) \
-    { nn_vm.act_backward##N(dY, Y, dZ, acc, n, d, act, slope); }                           \
+                                               ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,     \
+                                               int act, T slope)                           \
+    { nn_vm.act_backward##N(dY, Y, dZ, acc, n, d, ld, act, slope); }                       \
     static inline void nn_vm_col_sum_f##N(const T* X, double* acc, ptrdiff_t n,            \
                                           ptrdiff_t d)                                      \
     { nn_vm.col_sum##N(X, acc, n, d); }                                                     \
@@ -413,12 +416,13 @@ NN_VM_UPDATE_ENTRIES(float, 32)
 NN_VM_UPDATE_ENTRIES(double, 64)
 #undef NN_VM_UPDATE_ENTRIES
 
-/* Dropout: A[r, j] = +0 where element (row0 + r, j) of the stream base is dropped. */
+/* Dropout: A[r, j] = +0 where element (row0 + r, j) of the stream base is dropped, for
+ * the columns j in [lo, hi) of rows of ``width``. */
 static inline void nn_vm_drop_f32(float* A, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t row0,
-                                  uint64_t base, uint64_t thr)
-{ nn_vm.drop32(A, rows, width, row0, base, thr); }
+                                  ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint64_t thr)
+{ nn_vm.drop32(A, rows, width, row0, lo, hi, base, thr); }
 static inline void nn_vm_drop_f64(double* A, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t row0,
-                                  uint64_t base, uint64_t thr)
-{ nn_vm.drop64(A, rows, width, row0, base, thr); }
+                                  ptrdiff_t lo, ptrdiff_t hi, uint64_t base, uint64_t thr)
+{ nn_vm.drop64(A, rows, width, row0, lo, hi, base, thr); }
 
 #endif /* NN_VMATH_H */

@@ -7,6 +7,7 @@ import numpy as np
 from nncore.backends.numpy_ops import bad_label_error
 from nncore.backends.ops import Ops
 from nncore.backends.sparse import MODES, CsrRows
+from nncore.backends.threads import train_threads
 
 
 class CythonOps(Ops):
@@ -79,13 +80,17 @@ class CythonOps(Ops):
             plan.hyper, plan.s1 if plan.s1.size else net.g,
             plan.s2 if plan.s2.size else net.g, plan.counters, plan.fused_sgd,
             _NO_WEIGHTS if weights is None else weights, plan.row_weights,
-            *_csr_args(X), *_dropout_args(plan))
+            *_csr_args(X), *_dropout_args(plan), self._threads(plan, X))
 
     def _loss_gradient(self, plan, X, targets, order, weights):
         return self._k.loss_gradient(*self._plan_args(plan, X, targets, order),
                                      plan.loss_code, _NO_WEIGHTS if weights is None else weights,
                                      plan.row_weights, *_csr_args(X), *_dropout_args(plan),
-                                     plan.dropout_step)
+                                     plan.dropout_step, self._threads(plan, X))
+
+    def _threads(self, plan, X):
+        """The team size of a training call (nncore.backends.threads)."""
+        return train_threads(plan.net.sizes, plan.batch_size, self._k.blas_threads(), X)
 
     @staticmethod
     def _plan_args(plan, X, targets, order):
@@ -95,7 +100,7 @@ class CythonOps(Ops):
         return (_dense_or_csr(X)[0], _EMPTY2[X.dtype] if xent else targets,
                 targets if xent else _NO_LABELS, order, plan.batch_size, net.sizes,
                 net.acts, net.slopes, lay.w_off, lay.b_off, plan.work_off, net.w, net.g,
-                plan.work, plan.labels, plan.acc)
+                plan.work, plan.labels)
 
 
 # A placeholder bias-gradient buffer for act_backward calls that do not want one.

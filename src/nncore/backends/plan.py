@@ -230,7 +230,6 @@ class TrainPlan:
         self.A: list[np.ndarray] = blocks[2::2]
         self.D: list[np.ndarray] = blocks[3::2]
         self.labels = np.zeros(B, np.int64)
-        self.acc = np.zeros(int(sizes[1:].max()), np.float64)
         self.row_weights = np.zeros(B, np.float64)  # a batch's loss multipliers
         # optimizer settings, filled by configure()
         self.opt_code = 0

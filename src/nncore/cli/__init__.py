@@ -50,7 +50,7 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     return bench_main(workloads=args.workloads, backends=args.backends, threads=args.threads,
                       repeats=args.repeats, small=args.quick, as_json=args.json,
-                      json_out=args.json_out)
+                      json_out=args.json_out, busy=args.busy_neighbour)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3,
                    help="timed runs per measurement, median reported (3; W4: min of 5)")
     p.add_argument("--quick", action="store_true", help="shrink every workload (smoke test)")
+    p.add_argument("--busy-neighbour", action="store_true",
+                   help="also time each workload beside a busy neighbour: another process "
+                   "keeping one core busy, started for those runs and stopped after, and "
+                   "reported")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--json-out", metavar="FILE", default=None,
                    help="also write the JSON report to FILE")

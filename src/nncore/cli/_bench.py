@@ -31,6 +31,7 @@ from nncore.cli._bench_workloads import (
     measure,
     quick,
 )
+from nncore.cli._busy import busy_neighbour
 from nncore.cli._environment import blas_threads, environment, format_environment
 
 BACKENDS = ("cython", "numpy")
@@ -46,15 +47,17 @@ def add_ratios(results: list[Row], reference: str, same_threads: bool = False) -
     """Set ``ratio_to_reference`` on every row: its seconds over the ``reference``
     system's on the same workload at the first thread setting measured (``same_threads``:
     at the row's own); for a floor row, over the reference's W1 at the same threads, with
-    ``reference_x_floor`` the inverse.
+    ``reference_x_floor`` the inverse. Rows taken beside a busy neighbour
+    (``neighbour``) are compared with the reference's beside one.
     """
     first = results[0]["threads"] if results else None
-    ref = {(r["workload"], r["threads"]): r["seconds"] for r in results
+    ref = {(r["workload"], r["threads"], r.get("neighbour")): r["seconds"] for r in results
            if r["system"] == reference}
     for r in results:
         floor = r["system"] == FLOOR
         threads = r["threads"] if same_threads else first
-        base = ref.get(("W1", r["threads"]) if floor else (r["workload"], threads))
+        near = r.get("neighbour")
+        base = ref.get(("W1", r["threads"], near) if floor else (r["workload"], threads, near))
         r["ratio_to_reference"] = r["seconds"] / base if base else None
         if floor and base:
             r["reference_x_floor"] = base / r["seconds"]
@@ -93,7 +96,8 @@ def markdown_table(work: Workload, rows: list[Row], labels: Sequence[tuple[str, 
         cells += [f"{r['seconds']:.3f}", f"{r['min_seconds']:.3f}", f"{per:.1f}",
                   ratio_text(r, reference)] + ([f"{r['loss']:.4f}"] if train else [])
         lines.append("| " + " | ".join(cells) + " |")
-    noisy = [r for r in rows if (r.get("other_cpus") or 0) > 0.1]
+    noisy = [r for r in rows if (r.get("other_cpus") or 0) > 0.1
+             and r.get("neighbour") != "busy"]
     lines += ["", "noisy: other processes kept CPUs busy during " + "; ".join(
         " ".join(str(r[key]) for _, key in labels if key != "version")
         + f" ({r['other_cpus']:.2f} CPUs on average, runs "
@@ -136,7 +140,7 @@ def thread_counts(spec: str | None, default: int) -> list[int]:
 def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
                    backends: Sequence[str] = BACKENDS, threads: Sequence[int] | None = None,
                    repeats: int = 3, small: bool = False,
-                   log: TextIO | None = None) -> dict[str, Any]:
+                   log: TextIO | None = None, busy: bool = False) -> dict[str, Any]:
     """Time nncore's backends on ``workloads`` at each BLAS thread count; the report.
 
     Parameters
@@ -154,14 +158,20 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
         Shrink every workload (``--quick``), for a smoke test.
     log : file, optional
         Progress lines go here (e.g. ``sys.stderr``).
+    busy : bool
+        Also time each workload beside a busy neighbour (``--busy-neighbour``: another
+        process keeping one core busy, started for those runs and stopped after them);
+        those rows have ``neighbour`` "busy", the others "none".
 
     Returns
     -------
     dict
         ``environment()`` (``versions``, ``nncore``, ``machine``, ``blas``, ``env``) plus
         ``threads``, ``default_threads``, ``reference`` (the system the ratios refer to),
-        ``skipped`` and ``results``: one row per (workload, backend, thread count), see
-        ``nncore.cli._bench_workloads.measure``, with ``threads`` and ``ratio_to_reference``.
+        ``skipped``, ``neighbours`` (what each busy neighbour did) and ``results``: one row
+        per (workload, backend, thread count, neighbour), see
+        ``nncore.cli._bench_workloads.measure``, with ``threads``, ``neighbour`` and
+        ``ratio_to_reference``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -186,24 +196,31 @@ def run_benchmarks(workloads: Sequence[str] = tuple(WORKLOADS),
     if "W4" in workloads and not HAS_KERNELS:
         skipped[FLOOR] = "needs the compiled kernels (it times their GEMM)"
     results: list[Row] = []
+    neighbours: list[str] = []
     for key in (k for k in WORKLOADS if k in workloads):
         work = quick(WORKLOADS[key]) if small else WORKLOADS[key]
         if work.kind == "floor" and not HAS_KERNELS:
             continue
         X, y = make_data(work.net, work.n_samples)
         weights = init_weights(work.net)
-        for count in threads:
-            with threadpool_limits(limits=count):
-                for system in [None] if work.kind == "floor" else systems:
-                    name = system.name if system else FLOOR
-                    if log:
-                        print(f"{key} {name} threads={count} ...", file=log, flush=True)
-                    row = measure(work, name, system, X, y, weights, repeats)
-                    row["threads"] = count
-                    results.append(row)
+        for near in (False, True) if busy else (False,):
+            with busy_neighbour(near) as neighbour:
+                for count in threads:
+                    with threadpool_limits(limits=count):
+                        for system in [None] if work.kind == "floor" else systems:
+                            name = system.name if system else FLOOR
+                            if log:
+                                print(f"{key} {name} threads={count}"
+                                      + (" busy neighbour" if near else "") + " ...",
+                                      file=log, flush=True)
+                            row = measure(work, name, system, X, y, weights, repeats)
+                            row.update(threads=count, neighbour="busy" if near else "none")
+                            results.append(row)
+            if near:
+                neighbours.append(f"{key}: {neighbour.describe()}")
     add_ratios(results, reference)
     return {**env, "threads": threads, "default_threads": default, "reference": reference,
-            "skipped": skipped, "results": results}
+            "skipped": skipped, "neighbours": neighbours, "results": results}
 
 
 def thread_summary(report: dict[str, Any]) -> list[str]:
@@ -212,7 +229,7 @@ def thread_summary(report: dict[str, Any]) -> list[str]:
     best_w1 = None
     for key in WORKLOADS:
         rows = [r for r in report["results"] if r["workload"] == key
-                and r["system"] in (ref, FLOOR)]
+                and r["system"] in (ref, FLOOR) and r.get("neighbour") != "busy"]
         if len(rows) < 2:
             continue
         best = min(rows, key=lambda r: r["seconds"])
@@ -242,6 +259,9 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
     if warning := load_warning(report):
         lines.append(warning)
     labels = [("backend", "system"), ("BLAS threads", "threads")]
+    if report.get("neighbours"):
+        labels.append(("neighbour", "neighbour"))
+        lines += report["neighbours"]
     for key, work in WORKLOADS.items():
         rows = [r for r in report["results"] if r["workload"] == key]
         if rows:
@@ -254,12 +274,12 @@ def format_report(report: dict[str, Any], small: bool = False) -> str:
 
 def main(workloads: str = ",".join(WORKLOADS), backends: str = ",".join(BACKENDS),
          threads: str | None = None, repeats: int = 3, small: bool = False,
-         as_json: bool = False, json_out: str | None = None) -> int:
+         as_json: bool = False, json_out: str | None = None, busy: bool = False) -> int:
     """Entry point of ``nncore bench``: run, then print tables (or JSON); exit status."""
     try:
         counts = None if threads is None else thread_counts(threads, 1)
         report = run_benchmarks(split_names(workloads), split_names(backends), counts,
-                                repeats, small, log=sys.stderr)
+                                repeats, small, log=sys.stderr, busy=busy)
     except ValueError as exc:
         print(f"nncore bench: error: {exc}", file=sys.stderr)
         return 2
