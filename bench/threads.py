@@ -72,6 +72,10 @@ def measure(width: int, batch: int, repeats: int) -> tuple[int, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)),
+                        help="comma-separated widths h (default: %(default)s)")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)),
+                        help="comma-separated batch sizes (default: %(default)s)")
     parser.add_argument("--busy-neighbour", action="store_true",
                         help="keep one core busy with another process meanwhile")
     args = parser.parse_args()
@@ -83,8 +87,8 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|")
     rows = []
     with busy_neighbour(args.busy_neighbour):
-        for width in WIDTHS:
-            for batch in BATCHES:
+        for width in (int(w) for w in args.widths.split(",")):
+            for batch in (int(b) for b in args.batches.split(",")):
                 macs, one, team = measure(width, batch, args.repeats)
                 rows.append((macs, one / team))
                 print(f"| {width} | {batch} | {macs:,} | {one:.3f} | {team:.3f} | "

@@ -29,7 +29,8 @@ def test_bench_help():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("usage: nncore bench")
-    for option in ("--json", "--workloads", "--backends", "--threads", "--repeats", "--quick"):
+    for option in ("--json", "--workloads", "--backends", "--threads", "--repeats", "--quick",
+                   "--busy-neighbour"):
         assert option in out
     assert "bench/compare.py" in out
 
@@ -83,6 +84,22 @@ def test_bench_numpy_backend_report():
     assert "### W5: predict_proba on 100,000 rows" in out and "| µs / row |" in out
     assert "| nncore-numpy | 1 |" in out and "1.00x (reference)" in out
     assert out.rstrip().endswith(COMPARE_HINT)
+
+
+def test_bench_busy_neighbour_rows_and_report():
+    """--busy-neighbour times each workload again beside a CPU-bound process, reports what
+    that process did, and stops it (no process of it is left running)."""
+    proc = _run("--quick", "--backends", "numpy", "--workloads", "W2", "--threads", "1",
+                "--repeats", "1", "--busy-neighbour", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [r["neighbour"] for r in report["results"]] == ["none", "busy"]
+    (line,) = report["neighbours"]
+    assert line.startswith("W2: busy neighbour: a CPU-bound process (pid ")
+    pid = int(line.split("pid ")[1].split(")")[0])
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    busy = report["results"][1]
+    assert busy["ratio_to_reference"] == 1.0  # compared with the reference beside it
 
 
 @pytest.mark.parametrize("args, message", [
