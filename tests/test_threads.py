@@ -195,3 +195,43 @@ def test_a_forked_child_trains_with_a_team_of_its_own(team):
     with ctx.Pool(1) as pool:
         got = pool.apply_async(_fit_case, ("sgd", 2)).get(timeout=120)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_ctrl_c_stops_a_team_epoch_cleanly():
+    script = textwrap.dedent("""
+        import json, os, signal, threading, time
+        import numpy as np, nncore
+        import nncore.backends.threads as threads
+        threads.PARALLEL_MIN_MACS, threads.MIN_ROWS_PER_THREAD = 0, 1
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((2_000_000, 4)).astype(np.float32)
+        y = rng.integers(0, 2, len(X))
+        model = nncore.Sequential([nncore.Dense(8, "tanh"), nncore.Dense(2)], n_threads=2)
+        opt = nncore.Adam()
+        model.fit(X[:10], y[:10], epochs=1, optimizer=opt, loss="softmax_cross_entropy")
+        class SigintSoon(nncore.Callback):
+            def on_train_begin(self, model):
+                plan = next(p for p in model._train_plans.values() if p.batch_size == 2)
+                def watch():
+                    while plan.counters[1] < 1000:
+                        time.sleep(0.001)
+                    os.kill(os.getpid(), signal.SIGINT)
+                threading.Thread(target=watch, daemon=True).start()
+        try:
+            model.fit(X, y, epochs=1, batch_size=2, callbacks=[SigintSoon()])
+            outcome = "finished"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+        w = model.params.w
+        again = model.fit(X[:1000], y[:1000], epochs=1, batch_size=2, verbose=0)
+        print(json.dumps({"outcome": outcome, "steps": opt._t,
+                          "finite": bool(np.isfinite(w).all()),
+                          "trains_after": bool(np.isfinite(again.history["loss"][-1]))}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["outcome"] == "interrupted"
+    assert 1 < result["steps"] < 1_000_001  # stopped part-way, completed steps counted
+    assert result["finite"] and result["trains_after"]  # the team came back to the cache
